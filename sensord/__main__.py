@@ -1,0 +1,3 @@
+from sensord.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Multi-target tracker: detections in, track updates out (see ``update.TrackUpdate``)."""

@@ -1,0 +1,75 @@
+"""TrackUpdate: the tracker's output, and the JSON payload every publisher sends.
+
+Positions are the filter's estimate at ``t_s`` (not the last raw message), in WGS84;
+uncertainties are 95% radii. Aviation units are used where subscribers expect them
+(ft, kt, ft/min) and carried in the names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+SCHEMA_VERSION = 1
+
+
+class TrackStatus(str, Enum):
+    """Lifecycle of a track."""
+
+    TENTATIVE = "tentative"
+    CONFIRMED = "confirmed"
+    COASTING = "coasting"
+    DROPPED = "dropped"
+
+
+@dataclass(slots=True)
+class TrackUpdate:
+    """One track's state at one instant of the sample clock."""
+
+    track_id: str
+    t_s: float
+    status: TrackStatus
+    lat_deg: float | None = None
+    lon_deg: float | None = None
+    alt_baro_ft: float | None = None
+    alt_geom_ft: float | None = None
+    h_err95_m: float | None = None
+    v_err95_m: float | None = None
+    gs_kt: float | None = None
+    track_deg: float | None = None
+    vrate_fpm: float | None = None
+    icao: str | None = None
+    callsign: str | None = None
+    squawk: str | None = None
+    category: str | None = None
+    n_updates: int = 0
+    age_s: float = 0.0
+    last_update_s: float = 0.0
+    sensors: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict with the schema version; floats rounded to what they resolve."""
+        d = asdict(self)
+        d["status"] = self.status.value
+        d["sensors"] = list(self.sensors)
+        for key, digits in _ROUNDING.items():
+            if d[key] is not None:
+                d[key] = round(d[key], digits)
+        d["schema"] = SCHEMA_VERSION
+        return d
+
+
+_ROUNDING = {
+    "t_s": 3,
+    "lat_deg": 6,
+    "lon_deg": 6,
+    "alt_baro_ft": 0,
+    "alt_geom_ft": 0,
+    "h_err95_m": 1,
+    "v_err95_m": 1,
+    "gs_kt": 1,
+    "track_deg": 1,
+    "vrate_fpm": 0,
+    "age_s": 2,
+    "last_update_s": 3,
+}
