@@ -1,0 +1,51 @@
+"""Detections: one sensor's measurement of one target, the tracker's only input.
+
+Sensor-agnostic on purpose: a Mode S receiver, another sensord node or a passive radar
+all produce the same type. A detection measures some components of the tracker's state
+vector in the receiver's local ENU frame (see ``sensord.geo.Site``):
+
+    STATE = ("e", "n", "u", "ve", "vn", "vu")   # m, m, m, m/s, m/s, m/s
+
+``observes`` names the components ``z`` measures, in order, so the measurement matrix
+is a row selection of the identity; ``R`` is the covariance of ``z``. A detection that
+observes nothing carries identity only (a DF5 squawk, a DF11 all-call reply, a callsign).
+``icao`` is None for anonymous sensors (radar): the tracker then associates by gating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STATE = ("e", "n", "u", "ve", "vn", "vu")
+POSITION = ("e", "n", "u")
+HORIZONTAL_POSITION = ("e", "n")
+VELOCITY = ("ve", "vn", "vu")
+ALTITUDE = ("u",)
+IDENTITY_ONLY: tuple[str, ...] = ()
+
+_EMPTY = np.zeros(0)
+
+
+@dataclass(slots=True)
+class Detection:
+    """One measurement at ``t_s`` (sample clock of the source) by ``sensor_id``."""
+
+    t_s: float
+    sensor_id: str
+    observes: tuple[str, ...] = IDENTITY_ONLY
+    z: np.ndarray = field(default_factory=lambda: _EMPTY)
+    R: np.ndarray = field(default_factory=lambda: _EMPTY.reshape(0, 0))
+    icao: int | None = None
+    callsign: str | None = None
+    squawk: str | None = None
+    category: str | None = None
+    alt_baro_ft: float | None = None
+    alt_geom_ft: float | None = None
+    on_ground: bool | None = None
+    source: str = ""  # what made it, for counters and debugging: "adsb-pos", "df4-alt", ...
+
+    def state_indices(self) -> list[int]:
+        """Indices into STATE of the measured components (rows of the measurement matrix)."""
+        return [STATE.index(name) for name in self.observes]
