@@ -1,0 +1,476 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Mode S demodulator core: magnitudes, preamble search, phase-robust bit slicing, CRC checks.
+
+Rate-agnostic: the pulse timing is precomputed, for NPHASE sub-sample phases, into small
+weight kernels over the magnitude samples (a sample stands for the interval of half a
+sample either side of it), so 2.0 and 2.4 MS/s run the same loop. For each candidate
+position the plausible phases are demodulated and the best-scoring reply is kept.
+All loops run without the GIL and without Python objects.
+"""
+
+from libc.math cimport sqrt, log10, ceil, floor
+from libc.stdint cimport int16_t, int64_t, uint16_t
+from libc.string cimport memcpy, memset
+
+cimport numpy as cnp
+import numpy as np
+
+include "crc_core.pxi"
+
+cnp.import_array()
+
+DEF MAXWIN = 6
+DEF PRE_US = 8
+DEF ICAO_BITS = 13
+DEF ICAO_SIZE = 1 << ICAO_BITS
+DEF ICAO_MASK = ICAO_SIZE - 1
+DEF ICAO_PROBE = 32
+DEF ADDR_PENDING = 1
+DEF ADDR_CONFIRMED = 2
+
+cdef uint16_t LUT_U8[65536]
+# downlink formats the core demodulates (others, e.g. Comm-D, are skipped at the first 5 bits)
+cdef bint ACCEPTED_DF[32]
+for _df in range(32):
+    ACCEPTED_DF[_df] = _df in (0, 4, 5, 11, 16, 17, 18, 20, 21)
+cdef uint16_t LUT_S8[65536]
+
+
+cdef void _init_luts():
+    cdef int idx
+    cdef double fi, fq, m
+    for idx in range(65536):
+        fi = ((idx & 0xFF) - 127.4) / 128.0
+        fq = ((idx >> 8) - 127.4) / 128.0
+        m = sqrt(fi * fi + fq * fq) * 65535.0 + 0.5
+        LUT_U8[idx] = <uint16_t>(m if m < 65535.0 else 65535.0)
+        fi = (<int8_t>(idx & 0xFF)) / 128.0
+        fq = (<int8_t>(idx >> 8)) / 128.0
+        m = sqrt(fi * fi + fq * fq) * 65535.0 + 0.5
+        LUT_S8[idx] = <uint16_t>(m if m < 65535.0 else 65535.0)
+
+
+_init_luts()
+
+
+def magnitude(samples, str fmt, uint16_t[::1] out):
+    """Magnitudes (0..65535 = full scale) of interleaved I/Q samples into out.
+
+    fmt is cu8, cs8, cs16 or cf32; out must hold len(samples) // 2 values.
+    """
+    cdef Py_ssize_t n = samples.shape[0] // 2
+    cdef Py_ssize_t k
+    cdef double fi, fq, m
+    cdef const uint16_t[::1] pairs
+    cdef const int16_t[::1] s16
+    cdef const float[::1] f32
+    if out.shape[0] < n:
+        raise ValueError("output buffer too small")
+    if n == 0:
+        return
+    if fmt == "cu8" or fmt == "cs8":
+        pairs = np.ascontiguousarray(samples[: 2 * n]).view(np.uint16)
+        with nogil:
+            if fmt == "cu8":
+                for k in range(n):
+                    out[k] = LUT_U8[pairs[k]]
+            else:
+                for k in range(n):
+                    out[k] = LUT_S8[pairs[k]]
+    elif fmt == "cs16":
+        s16 = np.ascontiguousarray(samples[: 2 * n], dtype=np.int16)
+        with nogil:
+            for k in range(n):
+                fi = s16[2 * k]
+                fq = s16[2 * k + 1]
+                m = sqrt(fi * fi + fq * fq) * (65535.0 / 32768.0) + 0.5
+                out[k] = <uint16_t>(m if m < 65535.0 else 65535.0)
+    elif fmt == "cf32":
+        f32 = np.ascontiguousarray(samples[: 2 * n], dtype=np.float32)
+        with nogil:
+            for k in range(n):
+                fi = f32[2 * k]
+                fq = f32[2 * k + 1]
+                m = sqrt(fi * fi + fq * fq) * 65535.0 + 0.5
+                out[k] = <uint16_t>(m if m < 65535.0 else 65535.0)
+    else:
+        raise ValueError(f"unknown sample format {fmt!r}")
+
+
+cdef inline int _nbits_of(int df) noexcept nogil:
+    return 112 if df >= 16 else 56
+
+
+cdef class DemodCore:
+    """The stateful demodulator: kernels for one sample rate, the ICAO filter, options.
+
+    ``process`` searches a magnitude buffer and writes accepted replies into the output
+    arrays. State carried between calls: the ICAO table (address -> last seen sample and
+    whether it is confirmed). The caller owns overlap and time bookkeeping.
+    """
+
+    cdef readonly double rate_hz
+    cdef readonly double sps
+    cdef readonly int nphase
+    cdef readonly int win
+    cdef readonly int frame_len
+    cdef readonly int pre_len
+    cdef public int fix_bits
+    cdef public int64_t icao_ttl_samples
+    cdef public double thresh_pulse      # pulse magnitude vs the noise floor's mean magnitude
+    cdef public double thresh_quiet      # pulse magnitude vs the preamble's quiet samples
+    cdef public int max_phases           # phases demodulated per candidate, best preamble fit first
+    cdef int a_pulse[4]
+    cdef int n_quiet
+    cdef int quiet_idx[32]
+    cdef int[:, ::1] bit_off
+    cdef float[:, :, ::1] bit_w1
+    cdef float[:, :, ::1] bit_w2
+    cdef float[:, :, ::1] bit_c        # w1 - w2: the bit's soft value in one dot product
+    cdef float[:, ::1] pre_on
+    cdef float[:, ::1] pre_off
+    cdef uint32_t[::1] icao_addr
+    cdef int64_t[::1] icao_last
+    cdef uint8_t[::1] icao_state
+    # counters
+    cdef public int64_t n_candidates
+    cdef public int64_t n_phase_trials
+
+    def __init__(self, double rate_hz, int fix_bits=1, double icao_ttl_s=60.0, int nphase=6,
+                 double thresh_pulse=2.5, double thresh_quiet=1.0,
+                 int max_phases=3):
+        if rate_hz < 1.9e6 or rate_hz > 3.1e6:
+            raise ValueError("sample rate must be between 2.0 and 3.0 MS/s")
+        self.rate_hz = rate_hz
+        self.sps = rate_hz / 1e6
+        self.nphase = nphase
+        if not 1 <= self.nphase <= 16:
+            raise ValueError("nphase must be 1 to 16")
+        self.fix_bits = fix_bits
+        self.icao_ttl_samples = <int64_t>(icao_ttl_s * rate_hz)
+        self.thresh_pulse = thresh_pulse
+        self.thresh_quiet = thresh_quiet
+        self.max_phases = max_phases
+        self.win = <int>ceil(self.sps) + 2
+        if self.win > MAXWIN:
+            raise ValueError("sample rate too high for the kernel window")
+        self.pre_len = <int>ceil(PRE_US * self.sps) + 2
+        self.frame_len = <int>ceil((PRE_US + 112) * self.sps) + self.win + 2
+        self._build_kernels()
+        self.icao_addr = np.zeros(ICAO_SIZE, dtype=np.uint32)
+        self.icao_last = np.zeros(ICAO_SIZE, dtype=np.int64)
+        self.icao_state = np.zeros(ICAO_SIZE, dtype=np.uint8)
+        self.n_candidates = 0
+        self.n_phase_trials = 0
+
+    def _build_kernels(self):
+        sps = self.sps
+        hb = sps / 2.0
+
+        def box_weights(t0, t1):
+            """Weights of samples i over [t0, t1): overlap with [i - 0.5, i + 0.5)."""
+            i0 = int(np.floor(t0 + 0.5))
+            i1 = int(np.ceil(t1 - 0.5))
+            return i0, [max(0.0, min(t1, i + 0.5) - max(t0, i - 0.5)) for i in range(i0, i1 + 1)]
+
+        off = np.zeros((self.nphase, 112), dtype=np.int32)
+        w1 = np.zeros((self.nphase, 112, self.win), dtype=np.float32)
+        w2 = np.zeros((self.nphase, 112, self.win), dtype=np.float32)
+        pon = np.zeros((self.nphase, self.pre_len), dtype=np.float32)
+        poff = np.zeros((self.nphase, self.pre_len), dtype=np.float32)
+        for p in range(self.nphase):
+            s = p / self.nphase
+            for k in range(112):
+                t0 = s + (PRE_US + k) * sps
+                base = int(np.floor(t0 + 0.5))
+                off[p, k] = base
+                for (t_a, t_b, w) in ((t0, t0 + hb, w1), (t0 + hb, t0 + sps, w2)):
+                    i0, ws = box_weights(t_a, t_b)
+                    for m, wv in enumerate(ws):
+                        if wv > 0:
+                            w[p, k, i0 - base + m] = wv / hb
+            for t_us in (0.0, 1.0, 3.5, 4.5):
+                i0, ws = box_weights(s + t_us * sps, s + t_us * sps + hb)
+                for m, wv in enumerate(ws):
+                    pon[p, i0 + m] += wv / (4 * hb)
+            quiet = [(1.75, 3.25), (5.25, 7.75)]
+            qlen = sum(b - a for a, b in quiet) * sps
+            for a, b in quiet:
+                i0, ws = box_weights(s + a * sps, s + b * sps)
+                for m, wv in enumerate(ws):
+                    poff[p, i0 + m] += wv / qlen
+        self.bit_off = off
+        self.bit_w1 = w1
+        self.bit_w2 = w2
+        self.bit_c = w1 - w2
+        self.pre_on = pon
+        self.pre_off = poff
+        # stage 1: for a start in [j, j+1) each pulse centre lies between samples a and a+1
+        for k, t_us in enumerate((0.0, 1.0, 3.5, 4.5)):
+            self.a_pulse[k] = int(np.floor(t_us * sps + hb / 2))
+        quiet_samples = [i for i in range(self.pre_len)
+                         if (1.5 * sps + 1.5 <= i <= 3.5 * sps - 0.5) or (5.0 * sps + 1.5 <= i <= 8.0 * sps - 0.5)]
+        self.n_quiet = len(quiet_samples)
+        for k, i in enumerate(quiet_samples[:32]):
+            self.quiet_idx[k] = i
+
+    # ---- ICAO filter -------------------------------------------------------------
+    cdef inline int _icao_find(self, uint32_t addr, int64_t now) noexcept nogil:
+        """Slot of addr if present and not expired, else -1."""
+        cdef uint32_t h = ((addr * 2654435761u) >> (32 - ICAO_BITS)) & ICAO_MASK
+        cdef int k
+        for k in range(ICAO_PROBE):
+            if self.icao_state[h] == 0:
+                return -1
+            if self.icao_addr[h] == addr:
+                if now - self.icao_last[h] <= self.icao_ttl_samples:
+                    return h
+                return -1
+            h = (h + 1) & ICAO_MASK
+        return -1
+
+    cdef inline void _icao_mark(self, uint32_t addr, int64_t now, int state) noexcept nogil:
+        """Record addr as seen now; state only rises (pending -> confirmed) unless expired."""
+        cdef uint32_t h = ((addr * 2654435761u) >> (32 - ICAO_BITS)) & ICAO_MASK
+        cdef int k
+        cdef int64_t oldest_t = now
+        cdef uint32_t oldest = h
+        for k in range(ICAO_PROBE):
+            if self.icao_state[h] == 0 or self.icao_addr[h] == addr:
+                if (self.icao_state[h] != 0 and now - self.icao_last[h] <= self.icao_ttl_samples
+                        and self.icao_state[h] > state):
+                    state = self.icao_state[h]
+                self.icao_addr[h] = addr
+                self.icao_last[h] = now
+                self.icao_state[h] = state
+                return
+            if self.icao_last[h] < oldest_t:
+                oldest_t = self.icao_last[h]
+                oldest = h
+            h = (h + 1) & ICAO_MASK
+        self.icao_addr[oldest] = addr
+        self.icao_last[oldest] = now
+        self.icao_state[oldest] = state
+
+    def icao_known(self, uint32_t addr, int64_t now_sample):
+        """0 unknown/expired, 1 pending, 2 confirmed (for tests and stats)."""
+        cdef int h = self._icao_find(addr, now_sample)
+        return 0 if h < 0 else self.icao_state[h]
+
+    def icao_add(self, uint32_t addr, int64_t now_sample, bint confirmed=True):
+        """Mark an address verified from outside (e.g. another receiver's DF17)."""
+        self._icao_mark(addr, now_sample, ADDR_CONFIRMED if confirmed else ADDR_PENDING)
+
+    # ---- bit slicing and scoring ----------------------------------------------------
+    cdef inline double _preamble_lo(self, const uint16_t* m, double thr) noexcept nogil:
+        """Weakest of the four preamble pulses if it clears thr and the quiet samples, else 0."""
+        cdef int k
+        cdef uint16_t lo, v, q = 0
+        lo = m[self.a_pulse[0]] if m[self.a_pulse[0]] > m[self.a_pulse[0] + 1] else m[self.a_pulse[0] + 1]
+        if lo < thr:
+            return 0.0
+        for k in range(1, 4):
+            v = m[self.a_pulse[k]] if m[self.a_pulse[k]] > m[self.a_pulse[k] + 1] else m[self.a_pulse[k] + 1]
+            if v < thr:
+                return 0.0
+            if v < lo:
+                lo = v
+        for k in range(self.n_quiet):
+            if m[self.quiet_idx[k]] > q:
+                q = m[self.quiet_idx[k]]
+        if lo < q * self.thresh_quiet:
+            return 0.0
+        return lo
+
+    cdef inline double _preamble_score(self, const uint16_t* m, int p) noexcept nogil:
+        """Mean pulse magnitude minus mean quiet magnitude of the preamble at phase p."""
+        cdef double on = 0.0, off = 0.0
+        cdef int i
+        cdef const float* won = &self.pre_on[p, 0]
+        cdef const float* woff = &self.pre_off[p, 0]
+        for i in range(self.pre_len):
+            on += won[i] * m[i]
+            off += woff[i] * m[i]
+        return on - off
+
+    cdef inline int _slice(self, const uint16_t* m, int p, int k0, int k1, uint8_t* msg,
+                           double* margin) noexcept nogil:
+        """Decide bits k0..k1-1 at phase p into msg (bits must be clear); add |soft| to margin."""
+        cdef int k, i, win = self.win
+        cdef const int* off = &self.bit_off[p, 0]
+        cdef const float* c = &self.bit_c[p, 0, 0]
+        cdef const uint16_t* mk
+        cdef const float* ck
+        cdef float v
+        cdef double conf = 0.0
+        for k in range(k0, k1):
+            mk = m + off[k]
+            ck = c + k * win
+            v = 0.0
+            for i in range(win):
+                v += ck[i] * mk[i]
+            if v > 0:
+                msg[k >> 3] |= 0x80 >> (k & 7)
+                conf += v
+            else:
+                conf -= v
+        margin[0] += conf
+        return 0
+
+    cdef double _signal_power(self, const uint16_t* m, int p, int nbits, const uint8_t* msg) noexcept nogil:
+        """Mean squared pulse magnitude over the reply's bits (full scale = 65535**2)."""
+        cdef int k, i, o
+        cdef double a, total = 0.0
+        for k in range(nbits):
+            o = self.bit_off[p, k]
+            a = 0.0
+            if msg[k >> 3] & (0x80 >> (k & 7)):
+                for i in range(self.win):
+                    a += self.bit_w1[p, k, i] * m[o + i]
+            else:
+                for i in range(self.win):
+                    a += self.bit_w2[p, k, i] * m[o + i]
+            total += a * a
+        return total / nbits
+
+    cdef int _score(self, uint8_t* msg, int64_t now, int* nbits_out, uint32_t* addr_out,
+                    int* fixed_out) noexcept nogil:
+        """Validate a sliced reply (correcting it in place); score > 0 if acceptable."""
+        cdef int df = msg[0] >> 3
+        cdef int nbits = _nbits_of(df)
+        cdef uint32_t syn
+        cdef int fixed = 0
+        cdef uint32_t addr
+        cdef int h
+        nbits_out[0] = nbits
+        fixed_out[0] = 0
+        if df == 17 or df == 18 or df == 11:
+            syn = syndrome_c(msg, nbits)
+            if df == 11 and syn != 0 and syn < 0x80:
+                # interrogator id in the parity: valid for an address we already know
+                addr = (<uint32_t>msg[1] << 16) | (<uint32_t>msg[2] << 8) | msg[3]
+                addr_out[0] = addr
+                return 1000 if self._icao_find(addr, now) >= 0 else 0
+            if syn != 0:
+                fixed = fix_errors_c(msg, nbits, syn, self.fix_bits)
+                if fixed <= 0:
+                    return 0
+            addr = (<uint32_t>msg[1] << 16) | (<uint32_t>msg[2] << 8) | msg[3]
+            addr_out[0] = addr
+            fixed_out[0] = fixed
+            if fixed > 0:
+                if df == 11 and self._icao_find(addr, now) < 0:
+                    return 0  # a corrected all-call reply from nobody we know: too weak
+                return 1400 - 300 * fixed
+            return 2000 if df != 11 else 1600
+        if df == 0 or df == 4 or df == 5 or df == 16 or df == 20 or df == 21:
+            addr = syndrome_c(msg, nbits)
+            addr_out[0] = addr
+            h = self._icao_find(addr, now)
+            if h >= 0 and self.icao_state[h] == ADDR_CONFIRMED:
+                return 1000
+            return 0
+        return 0
+
+    def process(self, const uint16_t[::1] mag, int64_t base_sample, int start, int stop,
+                double noise_mag, uint8_t[:, ::1] out_msg, int[::1] out_nbits,
+                uint32_t[::1] out_addr, double[::1] out_pos, float[::1] out_power,
+                uint8_t[::1] out_fixed, uint8_t[::1] out_confirmed):
+        """Search preamble starts j in [start, stop) of mag; return (n_frames, next_start).
+
+        mag must hold stop + frame_len samples. next_start is where the search may
+        resume in absolute samples (past the last accepted reply).
+        """
+        cdef int j = start, p, best_p, nb, best_nb, fixed, best_fixed, score, best_score, n_out = 0, k
+        cdef int cap = out_nbits.shape[0]
+        cdef uint32_t addr, best_addr
+        cdef double thr = noise_mag * self.thresh_pulse
+        cdef double lo, margin, best_key, key
+        cdef uint8_t msg[14]
+        cdef uint8_t best_msg[14]
+        cdef double pscores[16]
+        cdef int tried
+        cdef const uint16_t* m
+        cdef int64_t now
+        cdef int64_t next_abs = base_sample + start
+        cdef int state_before, h
+        if mag.shape[0] < stop + self.frame_len:
+            raise ValueError("magnitude buffer shorter than stop + frame_len")
+        if thr < 1.0:
+            thr = 1.0
+        with nogil:
+            while j < stop and n_out < cap:
+                m = &mag[j]
+                # stage 1: cheap integer-sample test; most noise fails at the first compare
+                lo = self._preamble_lo(m, thr)
+                if lo <= 0.0:
+                    j += 1
+                    continue
+                # stage 2: phases in order of preamble fit; stop at the first perfect reply
+                self.n_candidates += 1
+                now = base_sample + j
+                best_score = 0
+                best_key = -1e300
+                best_p = -1
+                # phases in order of preamble fit; a phase whose DF we do not decode drops
+                # out after 5 bits; stop at the first perfect reply
+                for p in range(self.nphase):
+                    pscores[p] = self._preamble_score(m, p)
+                for tried in range(self.max_phases):
+                    p = 0
+                    for k in range(1, self.nphase):
+                        if pscores[k] > pscores[p]:
+                            p = k
+                    if pscores[p] <= 0.0:
+                        break
+                    pscores[p] = -1.0
+                    self.n_phase_trials += 1
+                    memset(msg, 0, 14)
+                    margin = 0.0
+                    self._slice(m, p, 0, 5, msg, &margin)
+                    if not ACCEPTED_DF[msg[0] >> 3]:
+                        continue
+                    nb = _nbits_of(msg[0] >> 3)
+                    self._slice(m, p, 5, nb, msg, &margin)
+                    margin /= nb
+                    score = self._score(msg, now, &nb, &addr, &fixed)
+                    if score <= 0:
+                        continue
+                    key = score * 1e6 + margin
+                    if key > best_key:
+                        best_key = key
+                        best_score = score
+                        best_p = p
+                        best_nb = nb
+                        best_addr = addr
+                        best_fixed = fixed
+                        memcpy(best_msg, msg, 14)
+                    if score >= 2000:
+                        break
+                if best_p < 0:
+                    j += 1
+                    continue
+                # accepted
+                for k in range(14):
+                    out_msg[n_out, k] = best_msg[k] if k < (best_nb >> 3) else 0
+                out_nbits[n_out] = best_nb
+                out_addr[n_out] = best_addr
+                out_pos[n_out] = base_sample + j + (<double>best_p) / self.nphase
+                out_power[n_out] = self._signal_power(m, best_p, best_nb, best_msg)
+                out_fixed[n_out] = best_fixed
+                h = self._icao_find(best_addr, now)
+                state_before = 0 if h < 0 else self.icao_state[h]
+                out_confirmed[n_out] = state_before == ADDR_CONFIRMED
+                k = best_msg[0] >> 3
+                if k == 11 or k == 17 or k == 18:
+                    if best_fixed == 0 and best_score >= 1600:
+                        self._icao_mark(best_addr, now, ADDR_CONFIRMED)
+                    elif best_score > 1000 or state_before > 0:
+                        self._icao_mark(best_addr, now,
+                                        ADDR_CONFIRMED if state_before > 0 else ADDR_PENDING)
+                n_out += 1
+                j += <int>((PRE_US + best_nb) * self.sps) - 1
+                next_abs = base_sample + j
+        if next_abs < base_sample + j:
+            next_abs = base_sample + j
+        return n_out, next_abs
