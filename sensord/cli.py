@@ -17,7 +17,6 @@ from sensord.errors import UserError
 # subcommand name -> module in sensord.commands providing add_parser(subparsers) and run(args)
 COMMANDS = {
     "decode": "decode",
-    "simulate": "simulate",
 }
 
 

@@ -24,7 +24,7 @@ def nl(lat_deg: float) -> int:
     if a > 87.0:
         return 1
     c = 1.0 - (1.0 - math.cos(math.pi / (2.0 * _NZ))) / math.cos(math.radians(a)) ** 2
-    return int(math.floor(2.0 * math.pi / math.acos(c)))
+    return math.floor(2.0 * math.pi / math.acos(c))
 
 
 def _dlat(odd: int, surface: bool) -> float:

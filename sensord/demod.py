@@ -159,8 +159,18 @@ class Demodulator:
         out_conf = np.zeros(cap, dtype=np.uint8)
         cand_before = self.core.n_candidates
         n, next_abs = self.core.process(
-            mag, base, start, stop, self._noise_mag,
-            out_msg, out_nbits, out_addr, out_pos, out_power, out_fixed, out_conf,
+            mag,
+            base,
+            start,
+            stop,
+            self._noise_mag,
+            out_msg,
+            out_nbits,
+            out_addr,
+            out_pos,
+            out_power,
+            out_fixed,
+            out_conf,
         )
         self.stats.candidates += self.core.n_candidates - cand_before
         self._next = max(next_abs, base + stop)
@@ -190,7 +200,7 @@ class Demodulator:
         s = self.stats
         s.frames += len(frames)
         s.corrected += int(np.count_nonzero(frames["corrected_bits"]))
-        for df, count in zip(*np.unique(frames["df"], return_counts=True)):
+        for df, count in zip(*np.unique(frames["df"], return_counts=True), strict=True):
             s.frames_by_df[int(df)] = s.frames_by_df.get(int(df), 0) + int(count)
         if len(frames):
             s.last_signal_dbfs = float(frames["signal_dbfs"][-1])

@@ -49,7 +49,7 @@ def frame_hex(frame: np.void) -> str:
 
 
 def raw_line(frame: np.void) -> str:
-    """dump1090's raw output with timestamp: ``@`` + 12 hex digits of the 12 MHz clock + hex + ``;``."""
+    """dump1090 raw line: ``@`` + 12 hex digits of the 12 MHz clock + frame hex + ``;``."""
     return f"@{int(frame['ts_12mhz']) & TS_MASK:012X}{frame_hex(frame)};"
 
 

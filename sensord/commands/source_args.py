@@ -1,0 +1,43 @@
+"""Command-line options shared by every command that reads an IQ source."""
+
+from __future__ import annotations
+
+import argparse
+
+from sensord.source.base import SAMPLE_FORMATS
+from sensord.source.iqfile import open_source, parse_rate
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """FILE plus --format, --rate, --iq-order, --fix-bits."""
+    parser.add_argument("file", metavar="FILE", help="IQ recording (cu8, cs8, cs16, cf32, SigMF)")
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        choices=[*SAMPLE_FORMATS, "sigmf"],
+        help="sample format (default: from the extension or SigMF metadata)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=parse_rate,
+        default=None,
+        help="sample rate, e.g. 2.4e6, 2400k, 2.4M (default: from metadata or the name)",
+    )
+    parser.add_argument(
+        "--iq-order",
+        choices=("iq", "qi"),
+        default="iq",
+        help="qi for files that store Q first (the rsadsb recordings)",
+    )
+    parser.add_argument(
+        "--fix-bits",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="bit errors corrected in DF11/17/18 (2 invents aircraft; default 1)",
+    )
+
+
+def open_file_source(args: argparse.Namespace):
+    """The IQ source the shared arguments describe."""
+    return open_source(args.file, fmt=args.fmt, rate_hz=args.rate, iq_order=args.iq_order)
