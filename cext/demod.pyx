@@ -121,6 +121,8 @@ cdef class DemodCore:
     cdef public double thresh_quiet      # pulse magnitude vs the preamble's quiet samples
     cdef public int max_phases           # phases demodulated per candidate, best preamble fit first
     cdef int a_pulse[4]
+    cdef int edge_pre[4]
+    cdef bint edge_slicer
     cdef int n_quiet
     cdef int quiet_idx[32]
     cdef int[:, ::1] bit_off
@@ -205,6 +207,10 @@ cdef class DemodCore:
         self.bit_c = w1 - w2
         self.pre_on = pon
         self.pre_off = poff
+        # edge-sampled 2.0 MS/s: the preamble pulses start on samples 0, 2, 7, 9
+        self.edge_slicer = abs(sps - 2.0) < 1e-9
+        for k, i in enumerate((0, 2, 7, 9)):
+            self.edge_pre[k] = i
         # stage 1: for a start in [j, j+1) each pulse centre lies between samples a and a+1
         for k, t_us in enumerate((0.0, 1.0, 3.5, 4.5)):
             self.a_pulse[k] = int(np.floor(t_us * sps + hb / 2))
@@ -316,6 +322,43 @@ cdef class DemodCore:
                 conf -= v
         margin[0] += conf
         return 0
+
+    cdef void _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg) noexcept nogil:
+        """2.0 MS/s replies sampled near the pulse edges, by decision feedback.
+
+        At 2 samples per bit a start near a sample boundary puts every sample near an
+        edge, where it sees part of each neighbouring half-bit. With the start offset s
+        (estimated from the preamble's edge pairs) the sample at a bit's start is
+        A * ((0.5 + s) * previous second half + (0.5 - s) * this first half), so knowing
+        the previous bit recovers the first half.
+        """
+        cdef int k, i
+        cdef int prev_second = 0  # the preamble ends quiet
+        cdef double amp = 0.0, skew = 0.0, a, b, level, w_prev, w_this
+        for k in range(4):
+            i = self.edge_pre[k]
+            a = m[i]
+            b = m[i + 1]
+            amp += a + b
+            skew += b - a
+        if amp <= 0.0:
+            return
+        skew = skew / (2.0 * amp)  # start offset in samples, box model
+        if skew > 0.4:
+            skew = 0.4
+        elif skew < -0.4:
+            skew = -0.4
+        amp /= 4.0
+        w_prev = 0.5 + skew
+        w_this = 0.5 - skew
+        memset(msg, 0, 14)
+        for k in range(nbits):
+            level = (m[16 + 2 * k] / amp - w_prev * prev_second) / w_this
+            if level > 0.5:
+                msg[k >> 3] |= 0x80 >> (k & 7)
+                prev_second = 0
+            else:
+                prev_second = 1
 
     cdef double _signal_power(self, const uint16_t* m, int p, int nbits, const uint8_t* msg) noexcept nogil:
         """Mean squared pulse magnitude over the reply's bits (full scale = 65535**2)."""
@@ -447,6 +490,18 @@ cdef class DemodCore:
                         memcpy(best_msg, msg, 14)
                     if score >= 2000:
                         break
+                if best_p < 0 and self.edge_slicer:
+                    self._slice_edges(m, 5, msg)
+                    if ACCEPTED_DF[msg[0] >> 3]:
+                        self._slice_edges(m, _nbits_of(msg[0] >> 3), msg)
+                        score = self._score(msg, now, &nb, &addr, &fixed)
+                        if score > 0:
+                            best_score = score
+                            best_p = 0
+                            best_nb = nb
+                            best_addr = addr
+                            best_fixed = fixed
+                            memcpy(best_msg, msg, 14)
                 if best_p < 0:
                     j += 1
                     continue

@@ -1,0 +1,263 @@
+"""Simulated recordings: the IQ samples of a scenario plus the truth of every frame.
+
+``simulate`` returns a short recording in memory; ``record`` streams a recording of any
+length to disk chunk by chunk (memory bounded). Both write the same truth:
+
+``TRUTH_DTYPE`` (one row per transmitted reply): ``msg``/``nbits``/``df``/``icao`` as in
+``sensord.frames``; ``sample_idx`` (f8, preamble start, sub-sample); ``t_s``; ``snr_db``
+(pulse power over noise power per sample); ``signal_dbfs`` (pulse amplitude, full scale =
+1.0); ``overlapped`` (another reply overlaps it in time); ``injected_error_bits`` (bits
+flipped in what was sent; ``msg`` holds the correct reply); ``clipped``;
+``bad_position`` (a deliberately wrong position, see ``scenario.PositionFault``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sensord.sim import modulate
+from sensord.sim.scenario import Scenario
+from sensord.sim.schedule import PlannedFrame, plan_frames, range_m
+from sensord.source import sigmf
+
+TRUTH_DTYPE = np.dtype(
+    [
+        ("msg", "u1", (14,)),
+        ("nbits", "u1"),
+        ("df", "u1"),
+        ("icao", "<u4"),
+        ("sample_idx", "<f8"),
+        ("t_s", "<f8"),
+        ("snr_db", "<f4"),
+        ("signal_dbfs", "<f4"),
+        ("overlapped", "?"),
+        ("injected_error_bits", "u1"),
+        ("clipped", "?"),
+        ("bad_position", "?"),
+    ]
+)
+TRAJECTORY_DTYPE = np.dtype(
+    [
+        ("icao", "<u4"),
+        ("t_s", "<f8"),
+        ("lat_deg", "<f8"),
+        ("lon_deg", "<f8"),
+        ("alt_baro_ft", "<f8"),
+        ("gs_kt", "<f8"),
+        ("track_deg", "<f8"),
+        ("vrate_fpm", "<f8"),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Link budget and receiver: what sets each reply's level and the noise."""
+
+    noise_sigma: float = 0.03  # per I/Q component, full scale 1.0 (about -27.5 dBFS)
+    tx_power_dbm: tuple[float, float] = (51.0, 57.0)
+    rx_gain_db: float = 2.0  # antenna gain minus cable loss
+    noise_floor_dbm: float = -106.0  # kTB over 2 MHz plus a 5 dB noise figure
+    fading_sigma_db: float = 1.5
+    freq_offset_hz: float = 40e3  # carrier offsets drawn from +-this
+    bit_error_fraction: float = 0.0  # fraction of replies sent with one bit flipped
+
+
+@dataclass
+class SimResult:
+    """A recording in memory: ``iq`` is interleaved cu8, I first."""
+
+    iq: np.ndarray
+    rate_hz: float
+    truth: np.ndarray
+    scenario: Scenario
+    duration_s: float
+
+    def trajectories(self, step_s: float = 0.1) -> np.ndarray:
+        return sample_trajectories(self.scenario, self.duration_s, step_s)
+
+
+@dataclass
+class Truth:
+    """What ``load_truth`` gives back."""
+
+    frames: np.ndarray
+    trajectories: np.ndarray
+    scenario: Scenario
+
+
+class _Plan:
+    """Frames with their channel draws, ready to be rendered chunk by chunk."""
+
+    def __init__(self, scenario: Scenario, rate_hz: float, duration_s: float, seed: int,
+                 channel: Channel) -> None:  # fmt: skip
+        rng = np.random.default_rng(seed)
+        self.rate_hz = rate_hz
+        self.channel = channel
+        self.rng = rng
+        frames = plan_frames(scenario, duration_s, rng)
+        tx = {ac.icao: float(rng.uniform(*channel.tx_power_dbm)) for ac in scenario.aircraft}
+        aircraft = {ac.icao: ac for ac in scenario.aircraft}
+        n = len(frames)
+        self.frames: list[PlannedFrame] = frames
+        self.sent: list[bytes] = []
+        self.truth = np.zeros(n, dtype=TRUTH_DTYPE)
+        amp = np.zeros(n)
+        for i, f in enumerate(frames):
+            rx_dbm = (
+                tx[f.icao] + channel.rx_gain_db - modulate.fspl_db(range_m(aircraft[f.icao], f.t_s))
+            )
+            snr_db = rx_dbm - channel.noise_floor_dbm + rng.normal(0, channel.fading_sigma_db)
+            amp[i] = channel.noise_sigma * math.sqrt(2) * 10 ** (snr_db / 20)
+            row = self.truth[i]
+            row["msg"][: len(f.msg)] = np.frombuffer(f.msg, dtype=np.uint8)
+            row["nbits"] = len(f.msg) * 8
+            row["df"] = f.msg[0] >> 3
+            row["icao"] = f.icao
+            row["t_s"] = f.t_s
+            row["sample_idx"] = f.t_s * rate_hz
+            row["snr_db"] = snr_db
+            row["signal_dbfs"] = 20 * math.log10(amp[i])
+            row["clipped"] = amp[i] > 1.0
+            row["bad_position"] = f.bad_position
+            sent = f.msg
+            if rng.random() < channel.bit_error_fraction:
+                bit = int(rng.integers(5, len(f.msg) * 8))
+                flipped = bytearray(f.msg)
+                flipped[bit // 8] ^= 0x80 >> (bit % 8)
+                sent = bytes(flipped)
+                row["injected_error_bits"] = 1
+            self.sent.append(sent)
+        self.amplitude = amp
+        self.phase = rng.uniform(0, 2 * np.pi, n)
+        self.freq = rng.uniform(-channel.freq_offset_hz, channel.freq_offset_hz, n)
+        start = self.truth["sample_idx"]
+        end = start + np.array(
+            [modulate.reply_duration_samples(int(b), rate_hz) for b in self.truth["nbits"]]
+        )
+        prev_end = np.maximum.accumulate(np.concatenate([[-np.inf], end[:-1]]))
+        next_start = np.concatenate([start[1:], [np.inf]])
+        self.truth["overlapped"] = (prev_end > start) | (next_start < end)
+        self.start = start
+        self.end = end
+
+    def chunks(self, n_samples: int, chunk_samples: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(first sample, cu8 interleaved) chunks covering n_samples."""
+        sigma = self.channel.noise_sigma
+        k = 0
+        for c0 in range(0, n_samples, chunk_samples):
+            c1 = min(c0 + chunk_samples, n_samples)
+            noise = self.rng.standard_normal(2 * (c1 - c0), dtype=np.float32) * sigma
+            iq = noise[0::2] + 1j * noise[1::2]
+            while k < len(self.frames) and self.end[k] + 64 < c0:
+                k += 1
+            i = k
+            while i < len(self.frames) and self.start[i] - 64 < c1:
+                first, wave = modulate.sampled_reply(
+                    self.sent[i], self.start[i], self.rate_hz, self.amplitude[i],
+                    self.phase[i], self.freq[i],
+                )  # fmt: skip
+                a, b = max(first, c0), min(first + len(wave), c1)
+                if a < b:
+                    iq[a - c0 : b - c0] += wave[a - first : b - first]
+                i += 1
+            yield c0, modulate.to_cu8(iq)
+
+
+def _n_samples(rate_hz: float, duration_s: float) -> int:
+    return round(rate_hz * duration_s)
+
+
+def simulate(
+    scenario: Scenario,
+    rate_hz: float = 2.4e6,
+    duration_s: float = 10.0,
+    seed: int = 1,
+    channel: Channel | None = None,
+) -> SimResult:
+    """A recording of the scenario in memory (keep it short: 2 bytes per sample)."""
+    plan = _Plan(scenario, rate_hz, duration_s, seed, channel or Channel())
+    n = _n_samples(rate_hz, duration_s)
+    iq = np.concatenate([c for _, c in plan.chunks(n, 1 << 20)])
+    return SimResult(iq, rate_hz, plan.truth, scenario, duration_s)
+
+
+def sample_trajectories(scenario: Scenario, duration_s: float, step_s: float = 0.1) -> np.ndarray:
+    """Every aircraft's truth every step_s."""
+    times = np.arange(0.0, duration_s + 1e-9, step_s)
+    rows = []
+    for ac in scenario.aircraft:
+        for t in times:
+            st = ac.state_at(float(t))
+            rows.append((ac.icao, t, st.lat_deg, st.lon_deg, st.alt_baro_ft, st.gs_kt,
+                         st.track_deg, st.vrate_fpm))  # fmt: skip
+    return np.array(rows, dtype=TRAJECTORY_DTYPE)
+
+
+def _data_path(stem: Path, fmt: str) -> Path:
+    return stem.with_suffix(".sigmf-data") if fmt == "sigmf" else stem.with_suffix(".cu8")
+
+
+def _write_truth(
+    stem: Path, truth: np.ndarray, scenario: Scenario, duration_s: float
+) -> list[Path]:
+    npz = stem.with_suffix(".truth.npz")
+    np.savez_compressed(npz, frames=truth, trajectories=sample_trajectories(scenario, duration_s))
+    js = stem.with_suffix(".scenario.json")
+    js.write_text(scenario.to_json(), encoding="utf-8")
+    return [npz, js]
+
+
+def _write_meta(data: Path, fmt: str, rate_hz: float, seed: int | None) -> list[Path]:
+    if fmt != "sigmf":
+        return []
+    extra = {"sensord:seed": seed} if seed is not None else {}
+    return [sigmf.write_meta(data, "cu8", rate_hz, description="sensord simulation",
+                             extra_global=extra)]  # fmt: skip
+
+
+def write_recording(res: SimResult, stem: str | Path, fmt: str = "cu8") -> list[Path]:
+    """Write an in-memory recording: data (+ SigMF meta), truth frames and scenario."""
+    stem = Path(stem)
+    data = _data_path(stem, fmt)
+    res.iq.tofile(data)
+    return [data, *_write_meta(data, fmt, res.rate_hz, None),
+            *_write_truth(stem, res.truth, res.scenario, res.duration_s)]  # fmt: skip
+
+
+def record(
+    scenario: Scenario,
+    stem: str | Path,
+    rate_hz: float = 2.4e6,
+    duration_s: float = 60.0,
+    seed: int = 1,
+    fmt: str = "cu8",
+    channel: Channel | None = None,
+    chunk_s: float = 1.0,
+) -> tuple[list[Path], np.ndarray]:
+    """Stream a recording of any length to disk; returns (paths written, truth frames)."""
+    stem = Path(stem)
+    plan = _Plan(scenario, rate_hz, duration_s, seed, channel or Channel())
+    data = _data_path(stem, fmt)
+    with data.open("wb") as fh:
+        for _, chunk in plan.chunks(_n_samples(rate_hz, duration_s), int(chunk_s * rate_hz)):
+            chunk.tofile(fh)
+    paths = [data, *_write_meta(data, fmt, rate_hz, seed),
+             *_write_truth(stem, plan.truth, scenario, duration_s)]  # fmt: skip
+    return paths, plan.truth
+
+
+def load_truth(stem: str | Path) -> Truth:
+    """The truth written beside a simulated recording."""
+    stem = Path(stem)
+    for suffix in (".cu8", ".sigmf-data", ".sigmf-meta"):
+        if stem.suffix == suffix:
+            stem = stem.with_suffix("")
+    with np.load(stem.with_suffix(".truth.npz")) as z:
+        frames, traj = z["frames"], z["trajectories"]
+    return Truth(frames, traj, Scenario.load(stem.with_suffix(".scenario.json")))

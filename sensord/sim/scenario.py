@@ -1,0 +1,195 @@
+"""Scenarios: aircraft with analytic trajectories around a receiver site, the simulator's truth.
+
+A trajectory is a start state and a list of legs (constant turn rate and vertical rate for
+a duration), flown in the site's local horizontal plane; latitude and longitude come from
+projecting that plane onto WGS84 (``Site.to_geodetic`` of the point at zero height), so
+the truth is exact and cheap to evaluate at any instant of the sample clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sensord.geo import FPM_MPS, FT_M, KT_MPS, Site
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A piece of trajectory: constant turn rate (deg/s, + = right) and vertical rate."""
+
+    duration_s: float
+    turn_rate_dps: float = 0.0
+    vrate_fpm: float = 0.0
+
+
+@dataclass(frozen=True)
+class PositionFault:
+    """From ``t_s`` on, the next position message is sent offset by (east, north) metres."""
+
+    t_s: float
+    east_m: float
+    north_m: float
+
+
+@dataclass(frozen=True)
+class State:
+    """The truth of one aircraft at one instant."""
+
+    t_s: float
+    lat_deg: float
+    lon_deg: float
+    alt_baro_ft: float
+    alt_geom_ft: float
+    gs_kt: float
+    track_deg: float
+    vrate_fpm: float
+    enu_m: np.ndarray
+    vel_enu_mps: np.ndarray
+
+
+@dataclass
+class Aircraft:
+    """One simulated aircraft: identity, start state (east/north of the site), legs, faults."""
+
+    icao: int
+    callsign: str
+    squawk: str
+    east_m: float
+    north_m: float
+    alt_ft: float
+    gs_kt: float
+    track_deg: float
+    category: str = "A3"
+    legs: list[Leg] = field(default_factory=list)
+    faults: list[PositionFault] = field(default_factory=list)
+    sends_airspeed: bool = False  # velocity as airspeed/heading (TC 19 subtype 3)
+    site: Site | None = None
+
+    def _kinematics(self, t_s: float) -> tuple[float, float, float, float, float]:
+        """(east_m, north_m, alt_ft, track_deg, vrate_fpm) at t_s from the start."""
+        e, n, alt, trk = self.east_m, self.north_m, self.alt_ft, self.track_deg
+        v = self.gs_kt * KT_MPS
+        remaining = max(t_s, 0.0)
+        vrate = 0.0
+        for leg in self.legs:
+            dt = min(remaining, leg.duration_s)
+            e, n, trk = _fly(e, n, trk, v, leg.turn_rate_dps, dt)
+            alt = max(alt + leg.vrate_fpm * dt / 60.0, 0.0)
+            vrate = leg.vrate_fpm if alt > 0 else 0.0
+            remaining -= dt
+            if remaining <= 0:
+                return e, n, alt, trk, vrate
+        e, n, trk = _fly(e, n, trk, v, 0.0, remaining)
+        return e, n, alt, trk, 0.0
+
+    def state_at(self, t_s: float) -> State:
+        """Truth at t_s on the sample clock (t_s = 0 is the recording's first sample)."""
+        if self.site is None:
+            raise ValueError("aircraft has no site: add it to a Scenario")
+        e, n, alt_ft, trk, vrate = self._kinematics(t_s)
+        lat, lon, _ = self.site.to_geodetic(np.array([e, n, 0.0]))
+        alt_m = alt_ft * FT_M
+        v = self.gs_kt * KT_MPS
+        trk_rad = math.radians(trk)
+        vel = np.array([v * math.sin(trk_rad), v * math.cos(trk_rad), vrate * FPM_MPS])
+        enu = self.site.to_enu(float(lat), float(lon), alt_m)
+        return State(
+            t_s, float(lat), float(lon), alt_ft, alt_ft, self.gs_kt, trk % 360.0, vrate, enu, vel
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("site")
+        return d
+
+
+def _fly(e: float, n: float, trk_deg: float, v_mps: float, turn_dps: float, dt: float):
+    psi0 = math.radians(trk_deg)
+    if abs(turn_dps) < 1e-9:
+        return e + v_mps * math.sin(psi0) * dt, n + v_mps * math.cos(psi0) * dt, trk_deg
+    w = math.radians(turn_dps)
+    psi = psi0 + w * dt
+    e += v_mps / w * (math.cos(psi0) - math.cos(psi))
+    n += v_mps / w * (math.sin(psi) - math.sin(psi0))
+    return e, n, trk_deg + turn_dps * dt
+
+
+@dataclass
+class Scenario:
+    """A receiver site and the aircraft around it."""
+
+    site: Site
+    aircraft: list[Aircraft]
+
+    def __post_init__(self) -> None:
+        for ac in self.aircraft:
+            ac.site = self.site
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"site": asdict(self.site), "aircraft": [a.to_dict() for a in self.aircraft]},
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        doc = json.loads(text)
+        aircraft = []
+        for a in doc["aircraft"]:
+            a = dict(a)
+            a["legs"] = [Leg(**leg) for leg in a.get("legs", [])]
+            a["faults"] = [PositionFault(**f) for f in a.get("faults", [])]
+            aircraft.append(Aircraft(**a))
+        return cls(Site(**doc["site"]), aircraft)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scenario:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def random_scenario(
+    n_aircraft: int = 20,
+    site: Site | None = None,
+    max_range_m: float = 350e3,
+    seed: int = 1,
+    min_range_m: float = 5e3,
+    maneuvering_fraction: float = 0.4,
+) -> Scenario:
+    """Aircraft at random ranges and bearings, high enough to be above the radio horizon."""
+    rng = np.random.default_rng(seed)
+    site = site or Site(52.0, 4.5, 10.0)
+    icaos = rng.choice(np.arange(0x100000, 0xFFFFFF), size=n_aircraft, replace=False)
+    aircraft = []
+    for i in range(n_aircraft):
+        range_m = min_range_m + (max_range_m - min_range_m) * math.sqrt(rng.random())
+        bearing = rng.uniform(0, 2 * math.pi)
+        horizon_alt_ft = ((range_m / 1000) / 4.12) ** 2 / FT_M * 1.2
+        alt_ft = float(round(max(rng.uniform(2000, 41000), horizon_alt_ft + 1000, 1500) / 25) * 25)
+        legs: list[Leg] = []
+        if rng.random() < maneuvering_fraction:
+            turn_dps = float(rng.choice([-3.0, -1.5, 1.5, 3.0]))
+            vrate_fpm = float(rng.choice([-1500.0, 0.0, 1500.0]))
+            legs = [
+                Leg(float(rng.uniform(5, 20))),
+                Leg(float(rng.uniform(10, 30)), turn_dps, vrate_fpm),
+            ]
+        aircraft.append(
+            Aircraft(
+                icao=int(icaos[i]),
+                callsign=f"{''.join(rng.choice(list('ABCDEFGHIJKLMNOPQRSTUVWXYZ'), 3))}{i + 100}",
+                squawk="".join(str(d) for d in rng.integers(0, 8, 4)),
+                east_m=range_m * math.sin(bearing),
+                north_m=range_m * math.cos(bearing),
+                alt_ft=alt_ft,
+                gs_kt=float(rng.uniform(150, 480)),
+                track_deg=float(rng.uniform(0, 360)),
+                legs=legs,
+                sends_airspeed=bool(rng.random() < 0.1),
+            )
+        )
+    return Scenario(site, aircraft)
