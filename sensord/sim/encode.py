@@ -57,9 +57,20 @@ def id_code_13(squawk: str) -> int:
         return (v >> k) & 1
 
     order = [
-        bit(c, 0), bit(a, 0), bit(c, 1), bit(a, 1), bit(c, 2), bit(a, 2), 0,
-        bit(b, 0), bit(d, 0), bit(b, 1), bit(d, 1), bit(b, 2), bit(d, 2),
-    ]  # fmt: skip
+        bit(c, 0),
+        bit(a, 0),
+        bit(c, 1),
+        bit(a, 1),
+        bit(c, 2),
+        bit(a, 2),
+        0,
+        bit(b, 0),
+        bit(d, 0),
+        bit(b, 1),
+        bit(d, 1),
+        bit(b, 2),
+        bit(d, 2),
+    ]
     return _bits([(x, 1) for x in order])
 
 
@@ -98,9 +109,17 @@ def airborne_position(
     """DF17 TC 9-18: airborne position with barometric altitude (CPR even/odd)."""
     lat_cpr, lon_cpr = cpr.encode(lat_deg, lon_deg, odd)
     me = _bits(
-        [(typecode, 5), (0, 2), (0, 1), (alt_code_12(alt_ft), 12), (0, 1), (odd, 1),
-         (lat_cpr, 17), (lon_cpr, 17)]
-    )  # fmt: skip
+        [
+            (typecode, 5),
+            (0, 2),
+            (0, 1),
+            (alt_code_12(alt_ft), 12),
+            (0, 1),
+            (odd, 1),
+            (lat_cpr, 17),
+            (lon_cpr, 17),
+        ]
+    )
     return _df17(icao, me)
 
 
@@ -117,8 +136,19 @@ def velocity(icao: int, gs_kt: float, track_deg: float, vrate_fpm: float, nac_v:
     ew = min(round(abs(v_ew)) + 1, 1023)
     ns = min(round(abs(v_ns)) + 1, 1023)
     me = _bits(
-        [(19, 5), (1, 3), (0, 1), (0, 1), (nac_v, 3), (1 if v_ew < 0 else 0, 1), (ew, 10), (1 if v_ns < 0 else 0, 1), (ns, 10), *_vrate_fields(vrate_fpm)]
-    )  # fmt: skip
+        [
+            (19, 5),
+            (1, 3),
+            (0, 1),
+            (0, 1),
+            (nac_v, 3),
+            (1 if v_ew < 0 else 0, 1),
+            (ew, 10),
+            (1 if v_ns < 0 else 0, 1),
+            (ns, 10),
+            *_vrate_fields(vrate_fpm),
+        ]
+    )
     return _df17(icao, me)
 
 

@@ -51,7 +51,7 @@ def sampled_reply(
     phase_rad: float,
     freq_offset_hz: float,
 ) -> tuple[int, np.ndarray]:
-    """(first output sample index, complex samples) of a reply whose preamble starts at start_sample."""
+    """(first sample index, complex samples) of a reply whose preamble starts at start_sample."""
     env = fine_envelope(msg)
     step = FINE_HZ / rate_hz
     first = math.ceil(start_sample - _PAD / step)

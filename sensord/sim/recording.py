@@ -94,8 +94,9 @@ class Truth:
 class _Plan:
     """Frames with their channel draws, ready to be rendered chunk by chunk."""
 
-    def __init__(self, scenario: Scenario, rate_hz: float, duration_s: float, seed: int,
-                 channel: Channel) -> None:  # fmt: skip
+    def __init__(
+        self, scenario: Scenario, rate_hz: float, duration_s: float, seed: int, channel: Channel
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.rate_hz = rate_hz
         self.channel = channel
@@ -159,9 +160,13 @@ class _Plan:
             i = k
             while i < len(self.frames) and self.start[i] - 64 < c1:
                 first, wave = modulate.sampled_reply(
-                    self.sent[i], self.start[i], self.rate_hz, self.amplitude[i],
-                    self.phase[i], self.freq[i],
-                )  # fmt: skip
+                    self.sent[i],
+                    self.start[i],
+                    self.rate_hz,
+                    self.amplitude[i],
+                    self.phase[i],
+                    self.freq[i],
+                )
                 a, b = max(first, c0), min(first + len(wave), c1)
                 if a < b:
                     iq[a - c0 : b - c0] += wave[a - first : b - first]
@@ -194,8 +199,18 @@ def sample_trajectories(scenario: Scenario, duration_s: float, step_s: float = 0
     for ac in scenario.aircraft:
         for t in times:
             st = ac.state_at(float(t))
-            rows.append((ac.icao, t, st.lat_deg, st.lon_deg, st.alt_baro_ft, st.gs_kt,
-                         st.track_deg, st.vrate_fpm))  # fmt: skip
+            rows.append(
+                (
+                    ac.icao,
+                    t,
+                    st.lat_deg,
+                    st.lon_deg,
+                    st.alt_baro_ft,
+                    st.gs_kt,
+                    st.track_deg,
+                    st.vrate_fpm,
+                )
+            )
     return np.array(rows, dtype=TRAJECTORY_DTYPE)
 
 
@@ -217,8 +232,9 @@ def _write_meta(data: Path, fmt: str, rate_hz: float, seed: int | None) -> list[
     if fmt != "sigmf":
         return []
     extra = {"sensord:seed": seed} if seed is not None else {}
-    return [sigmf.write_meta(data, "cu8", rate_hz, description="sensord simulation",
-                             extra_global=extra)]  # fmt: skip
+    return [
+        sigmf.write_meta(data, "cu8", rate_hz, description="sensord simulation", extra_global=extra)
+    ]
 
 
 def write_recording(res: SimResult, stem: str | Path, fmt: str = "cu8") -> list[Path]:
@@ -226,8 +242,11 @@ def write_recording(res: SimResult, stem: str | Path, fmt: str = "cu8") -> list[
     stem = Path(stem)
     data = _data_path(stem, fmt)
     res.iq.tofile(data)
-    return [data, *_write_meta(data, fmt, res.rate_hz, None),
-            *_write_truth(stem, res.truth, res.scenario, res.duration_s)]  # fmt: skip
+    return [
+        data,
+        *_write_meta(data, fmt, res.rate_hz, None),
+        *_write_truth(stem, res.truth, res.scenario, res.duration_s),
+    ]
 
 
 def record(
@@ -247,8 +266,11 @@ def record(
     with data.open("wb") as fh:
         for _, chunk in plan.chunks(_n_samples(rate_hz, duration_s), int(chunk_s * rate_hz)):
             chunk.tofile(fh)
-    paths = [data, *_write_meta(data, fmt, rate_hz, seed),
-             *_write_truth(stem, plan.truth, scenario, duration_s)]  # fmt: skip
+    paths = [
+        data,
+        *_write_meta(data, fmt, rate_hz, seed),
+        *_write_truth(stem, plan.truth, scenario, duration_s),
+    ]
     return paths, plan.truth
 
 
