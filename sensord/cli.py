@@ -17,6 +17,7 @@ from sensord.errors import UserError
 # subcommand name -> module in sensord.commands providing add_parser(subparsers) and run(args)
 COMMANDS = {
     "decode": "decode",
+    "simulate": "simulate",
 }
 
 

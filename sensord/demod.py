@@ -26,8 +26,9 @@ from sensord.source.base import SAMPLE_FORMATS, IQBlock
 
 log = logging.getLogger(__name__)
 
-NOISE_EMA = 0.1  # weight of a new block in the noise-floor estimate
-NOISE_STRIDE = 31  # every 31st magnitude feeds the median
+NOISE_WINDOW = 1 << 16  # samples per noise-floor window, aligned on the sample clock
+NOISE_STRIDE = 31  # magnitudes at absolute indices divisible by this feed the window median
+NOISE_EMA = 0.25  # weight of a new window in the noise-floor estimate
 
 
 @dataclass
@@ -44,6 +45,24 @@ class DemodStats:
     frames_by_df: dict[int, int] = field(default_factory=dict)
     noise_dbfs: float = float("nan")
     last_signal_dbfs: float = float("nan")
+
+
+class _Output:
+    """Preallocated arrays the Cython core writes accepted replies into."""
+
+    def __init__(self, cap: int) -> None:
+        self.msg = np.zeros((cap, 14), dtype=np.uint8)
+        self.nbits = np.zeros(cap, dtype=np.int32)
+        self.addr = np.zeros(cap, dtype=np.uint32)
+        self.pos = np.zeros(cap, dtype=np.float64)
+        self.power = np.zeros(cap, dtype=np.float32)
+        self.fixed = np.zeros(cap, dtype=np.uint8)
+        self.confirmed = np.zeros(cap, dtype=np.uint8)
+
+    def views(self, start: int) -> tuple[np.ndarray, ...]:
+        """The arrays from row ``start`` on, in the order ``DemodCore.process`` takes them."""
+        arrays = (self.msg, self.nbits, self.addr, self.pos, self.power, self.fixed, self.confirmed)
+        return tuple(a[start:] for a in arrays)
 
 
 class Demodulator:
@@ -78,7 +97,10 @@ class Demodulator:
         self._tail = np.zeros(0, dtype=np.uint16)
         self._tail_start = 0  # absolute sample index of _tail[0]
         self._next = 0  # absolute sample where the preamble search resumes
-        self._noise_mag = 0.0
+        self._noise_mag = 0.0  # smoothed over the windows completed so far
+        self._noise_for: dict[int, float] = {}  # window index -> floor its search uses
+        self._noise_acc: list[np.ndarray] = []  # subsample of the window being filled
+        self._noise_window = 0  # index of that window
         self.stats = DemodStats()
 
     @property
@@ -116,8 +138,9 @@ class Demodulator:
             return np.zeros(0, dtype=FRAME_DTYPE)
         mag = np.empty(len(self._tail) + n, dtype=np.uint16)
         mag[: len(self._tail)] = self._tail
-        magnitude(samples, fmt, mag[len(self._tail) :])
-        self._update_noise(mag[len(self._tail) :: NOISE_STRIDE])
+        new = mag[len(self._tail) :]
+        magnitude(samples, fmt, new)
+        self._track_noise(new, self.next_sample)
         self.stats.samples += n
         self.stats.blocks += 1
         return self._search(mag, final=False)
@@ -126,69 +149,94 @@ class Demodulator:
         """End of stream: search the carried tail (zero-padded) for the last short replies."""
         if not len(self._tail):
             return np.zeros(0, dtype=FRAME_DTYPE)
+        self._close_noise_window()
         mag = np.concatenate([self._tail, np.zeros(self.core.frame_len, dtype=np.uint16)])
         frames = self._search(mag, final=True)
         self._tail_start += len(self._tail)
         self._tail = np.zeros(0, dtype=np.uint16)
         return frames
 
-    def _update_noise(self, mag_subsample: np.ndarray) -> None:
-        """Noise floor: median magnitude (replies are rare, so the median is noise), smoothed."""
-        level = float(np.median(mag_subsample))
+    # The noise floor is the median magnitude (replies are rare, so the median is noise)
+    # of fixed windows on the sample clock, smoothed across windows. A window's search
+    # uses the floor of the windows before it (the first window uses its own), so the
+    # frames found do not depend on how the stream is cut into blocks.
+    def _track_noise(self, new: np.ndarray, first_abs: int) -> None:
+        off = (-first_abs) % NOISE_STRIDE
+        sub = new[off::NOISE_STRIDE]
+        windows = (first_abs + off + NOISE_STRIDE * np.arange(len(sub))) // NOISE_WINDOW
+        for w in np.unique(windows):
+            if w != self._noise_window:
+                self._close_noise_window()
+                self._noise_window = int(w)
+            self._noise_acc.append(sub[windows == w])
+        if first_abs + len(new) >= (self._noise_window + 1) * NOISE_WINDOW:
+            self._close_noise_window()
+            self._noise_window += 1
+
+    def _close_noise_window(self) -> None:
+        if not self._noise_acc:
+            return
+        level = float(np.median(np.concatenate(self._noise_acc)))
+        self._noise_acc = []
+        w = self._noise_window
         if self._noise_mag == 0.0:
             self._noise_mag = level
+            self._noise_for[w] = level
         else:
             self._noise_mag += NOISE_EMA * (level - self._noise_mag)
+        self._noise_for[w + 1] = self._noise_mag
         self.stats.noise_dbfs = 20 * np.log10(max(self._noise_mag, 1.0) / 65535.0)
+
+    def _floor(self, window: int) -> float | None:
+        floor = self._noise_for.get(window)
+        if floor is None and window > min(self._noise_for, default=window):
+            floor = self._noise_mag  # after a gap: the latest estimate
+        return floor
 
     def _search(self, mag: np.ndarray, final: bool) -> np.ndarray:
         base = self._tail_start
-        usable = len(mag) - self.core.frame_len
-        stop = usable if not final else len(mag) - self.core.frame_len
+        stop = len(mag) - self.core.frame_len
         start = max(0, self._next - base)
-        if stop <= start:
-            self._carry(mag, base, max(usable, 0))
-            return np.zeros(0, dtype=FRAME_DTYPE)
         cap = max(16, (stop - start) // int(64 * self.core.sps) + 16)
-        out_msg = np.zeros((cap, 14), dtype=np.uint8)
-        out_nbits = np.zeros(cap, dtype=np.int32)
-        out_addr = np.zeros(cap, dtype=np.uint32)
-        out_pos = np.zeros(cap, dtype=np.float64)
-        out_power = np.zeros(cap, dtype=np.float32)
-        out_fixed = np.zeros(cap, dtype=np.uint8)
-        out_conf = np.zeros(cap, dtype=np.uint8)
+        out = _Output(cap)
+        n = 0
+        searched_to = start
         cand_before = self.core.n_candidates
-        n, next_abs = self.core.process(
-            mag,
-            base,
-            start,
-            stop,
-            self._noise_mag,
-            out_msg,
-            out_nbits,
-            out_addr,
-            out_pos,
-            out_power,
-            out_fixed,
-            out_conf,
-        )
+        for w in range(
+            (base + start) // NOISE_WINDOW, (base + max(stop, start)) // NOISE_WINDOW + 1
+        ):
+            seg0 = max(searched_to, w * NOISE_WINDOW - base)
+            seg1 = min(stop, (w + 1) * NOISE_WINDOW - base)
+            if seg1 <= seg0:
+                continue
+            floor = self._floor(w)
+            if floor is None:
+                break  # the first window's floor is known once the window is complete
+            k, next_abs = self.core.process(mag, base, seg0, seg1, floor, *out.views(n))
+            n += k
+            searched_to = max(seg1, next_abs - base)
         self.stats.candidates += self.core.n_candidates - cand_before
-        self._next = max(next_abs, base + stop)
+        self._next = base + searched_to
+        for old in [k for k in self._noise_for if k < self._next // NOISE_WINDOW]:
+            del self._noise_for[old]
         if not final:
-            self._carry(mag, base, stop)
+            self._carry(mag, base, min(searched_to, max(stop, 0)))
+        return self._frames(out, n)
+
+    def _frames(self, out: _Output, n: int) -> np.ndarray:
         frames = np.zeros(n, dtype=FRAME_DTYPE)
-        frames["msg"] = out_msg[:n]
-        frames["nbits"] = out_nbits[:n]
-        frames["df"] = out_msg[:n, 0] >> 3
-        frames["icao"] = out_addr[:n]
-        pos = out_pos[:n]
+        frames["msg"] = out.msg[:n]
+        frames["nbits"] = out.nbits[:n]
+        frames["df"] = out.msg[:n, 0] >> 3
+        frames["icao"] = out.addr[:n]
+        pos = out.pos[:n]
         frames["sample_idx"] = np.floor(pos).astype(np.int64)
         frames["ts_12mhz"] = np.round(pos * (TICKS_PER_S / self.rate_hz)).astype(np.uint64)
         frames["t_s"] = pos / self.rate_hz
         with np.errstate(divide="ignore"):
-            frames["signal_dbfs"] = 10 * np.log10(np.maximum(out_power[:n], 1.0) / 65535.0**2)
-        frames["corrected_bits"] = out_fixed[:n]
-        frames["addr_confirmed"] = out_conf[:n].astype(bool)
+            frames["signal_dbfs"] = 10 * np.log10(np.maximum(out.power[:n], 1.0) / 65535.0**2)
+        frames["corrected_bits"] = out.fixed[:n]
+        frames["addr_confirmed"] = out.confirmed[:n].astype(bool)
         self._count(frames)
         return frames
 

@@ -1,0 +1,229 @@
+"""The simulator: every reply decodes (pyModeS) to what was meant, the waveform is PPM as sent."""
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pyModeS as pms
+import pytest
+
+from sensord import cpr
+from sensord.demod import Demodulator
+from sensord.frames import frame_hex
+from sensord.geo import Site, great_circle_m
+from sensord.sim import (
+    Aircraft,
+    Leg,
+    PositionFault,
+    Scenario,
+    encode,
+    load_truth,
+    random_scenario,
+    record,
+    simulate,
+    write_recording,
+)
+from sensord.sim.modulate import sampled_reply
+from sensord.source.iqfile import IQFileSource
+from sensord.source.sigmf import read_meta
+
+SITE = Site(52.0, 4.5, 10.0)
+
+
+@pytest.fixture(scope="module")
+def result():
+    ac = Aircraft(
+        0x4840D6,
+        "KLM1023",
+        "7412",
+        40e3,
+        -30e3,
+        36000,
+        420,
+        75,
+        legs=[Leg(2.0), Leg(4.0, turn_rate_dps=3.0, vrate_fpm=-1500)],
+    )
+    slow = Aircraft(
+        0xA1B2C3, "N123AB", "1200", -20e3, 10e3, 4500, 150, 200, category="A1", sends_airspeed=True
+    )
+    scenario = Scenario(SITE, [ac, slow, *random_scenario(8, SITE, seed=4).aircraft])
+    return simulate(scenario, rate_hz=2.4e6, duration_s=8.0, seed=4)
+
+
+def _hex(row) -> str:
+    return bytes(row["msg"][: row["nbits"] // 8]).hex().upper()
+
+
+def test_every_frame_decodes_to_its_intended_fields(result):
+    aircraft = {a.icao: a for a in result.scenario.aircraft}
+    seen_tc = set()
+    for row in result.truth:
+        d = pms.decode(_hex(row))
+        ac = aircraft[int(row["icao"])]
+        st = ac.state_at(float(row["t_s"]))
+        assert d["df"] == row["df"]
+        assert d["icao"] == f"{ac.icao:06X}"
+        if row["df"] == 4:
+            assert abs(d["altitude"] - st.alt_baro_ft) <= 12.5
+        elif row["df"] == 5:
+            assert d["squawk"] == ac.squawk
+        elif row["df"] == 17:
+            assert d["crc_valid"] is True
+            tc = d["typecode"]
+            seen_tc.add(tc)
+            if 1 <= tc <= 4:
+                assert d["callsign"] == ac.callsign
+            elif 9 <= tc <= 18:
+                assert abs(d["altitude"] - st.alt_baro_ft) <= 12.5
+                lat_cpr, lon_cpr = cpr.encode(st.lat_deg, st.lon_deg, d["cpr_format"])
+                assert (d["cpr_lat"], d["cpr_lon"]) == (lat_cpr, lon_cpr)
+            elif tc == 19 and d["subtype"] == 1:
+                assert abs(d["groundspeed"] - st.gs_kt) <= 1.5  # 1 kt components, rounded
+                assert abs((d["track"] - st.track_deg + 180) % 360 - 180) <= 0.5
+                assert abs(d["vertical_rate"] - st.vrate_fpm) <= 32
+            elif tc == 19:
+                assert d["subtype"] == 3 and ac.sends_airspeed
+                assert abs(d["airspeed"] - st.gs_kt) <= 0.5
+                assert abs(d["heading"] - st.track_deg) <= 0.36
+    assert {4, 11, 19} <= seen_tc
+
+
+def test_cpr_pairs_give_the_true_position(result):
+    positions = [
+        (r, pms.decode(_hex(r))) for r in result.truth if r["df"] == 17 and r["icao"] == 0x4840D6
+    ]
+    positions = [(r, d) for r, d in positions if 9 <= d["typecode"] <= 18]
+    ac = result.scenario.aircraft[0]
+    checked = 0
+    for (_r0, d0), (r1, d1) in itertools.pairwise(positions):
+        if d0["cpr_format"] == d1["cpr_format"]:
+            continue
+        even, odd = (d0, d1) if d0["cpr_format"] == 0 else (d1, d0)
+        pos = cpr.decode_global(
+            even["cpr_lat"],
+            even["cpr_lon"],
+            odd["cpr_lat"],
+            odd["cpr_lon"],
+            latest_odd=d1["cpr_format"],
+        )
+        st = ac.state_at(float(r1["t_s"]))
+        assert great_circle_m(pos[0], pos[1], st.lat_deg, st.lon_deg) < 10.0
+        checked += 1
+    assert checked >= 8
+
+
+def test_waveform_pulses_are_where_ppm_puts_them():
+    msg = encode.df11(0x4840D6)
+    bits = np.unpackbits(np.frombuffer(msg, dtype=np.uint8))
+    for rate in (2.0e6, 2.4e6):
+        start = 100.5 if rate == 2.0e6 else 100.3  # pulses centred on samples
+        first, wave = sampled_reply(msg, start, rate, 0.5, 1.0, 20e3)
+        mag = np.abs(wave)
+        sps = rate / 1e6
+        for k, b in enumerate(bits):
+            on = start + (8 + k + (0.0 if b else 0.5) + 0.25) * sps - first
+            off = start + (8 + k + (0.5 if b else 0.0) + 0.25) * sps - first
+            level_on = np.interp(on, np.arange(len(mag)), mag)
+            level_off = np.interp(off, np.arange(len(mag)), mag)
+            assert level_on > 0.25 and level_on > level_off + 0.12
+
+
+def test_signal_level_in_truth_matches_the_demodulator():
+    res = simulate(random_scenario(12, SITE, seed=8), 2.4e6, 3.0, seed=8)
+    demod = Demodulator(res.rate_hz)
+    frames = np.concatenate([demod.feed(res.iq, "cu8"), demod.flush()])
+    truth = res.truth[(~res.truth["overlapped"]) & (~res.truth["clipped"])]
+    level = {(_hex(r), round(float(r["t_s"]), 3)): float(r["signal_dbfs"]) for r in truth}
+    diffs = [
+        float(f["signal_dbfs"]) - level[key]
+        for f in frames
+        if (key := (frame_hex(f), round(float(f["t_s"]), 3))) in level
+    ]
+    assert len(diffs) > 200
+    # the demodulator averages each filtered pulse over its half-bit: about 2 dB under the peak
+    assert abs(np.median(diffs) + 2.0) < 0.75
+    assert np.percentile(np.abs(np.array(diffs) - np.median(diffs)), 90) < 1.5
+
+
+def test_faults_are_marked_in_the_truth():
+    ac = Aircraft(
+        0x3C6586,
+        "DLH4AB",
+        "1000",
+        50e3,
+        50e3,
+        30000,
+        400,
+        90,
+        faults=[PositionFault(0.0, 50e3, 0.0), PositionFault(3.0, 0.0, -50e3)],
+    )
+    res = simulate(Scenario(SITE, [ac]), 2.4e6, 5.0, seed=2)
+    assert res.truth["bad_position"].sum() == 2
+
+
+def test_record_streams_the_same_recording(tmp_path, result):
+    scenario = random_scenario(5, SITE, seed=9)
+    paths, truth = record(scenario, tmp_path / "s", 2.0e6, 3.0, seed=9, fmt="sigmf", chunk_s=0.7)
+    mem = simulate(scenario, 2.0e6, 3.0, seed=9)
+    data = np.fromfile(tmp_path / "s.sigmf-data", dtype=np.uint8)
+    assert data.shape == mem.iq.shape
+    np.testing.assert_array_equal(truth, mem.truth)
+    meta = read_meta(tmp_path / "s.sigmf-meta")
+    assert (meta.fmt, meta.rate_hz) == ("cu8", 2.0e6)
+    loaded = load_truth(tmp_path / "s.sigmf-data")
+    np.testing.assert_array_equal(loaded.frames, truth)
+    st_a = loaded.scenario.aircraft[0].state_at(2.0)
+    st_b = scenario.aircraft[0].state_at(2.0)
+    assert (st_a.lat_deg, st_a.lon_deg) == (st_b.lat_deg, st_b.lon_deg)
+    assert len(loaded.trajectories) == 5 * 31
+    written = write_recording(mem, tmp_path / "m")
+    assert IQFileSource(written[0], rate_hz=2.0e6).n_samples == mem.iq.shape[0] // 2
+    assert {p.name for p in paths} >= {"s.sigmf-data", "s.sigmf-meta", "s.truth.npz"}
+
+
+def test_cli_writes_a_recording_decode_reads(tmp_path):
+    stem = tmp_path / "cli"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensord",
+            "simulate",
+            "-o",
+            str(stem),
+            "--aircraft",
+            "4",
+            "--duration",
+            "2",
+            "--rate",
+            "2.4M",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "4 aircraft" in proc.stderr
+    decoded = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensord",
+            "decode",
+            str(stem.with_suffix(".cu8")),
+            "--rate",
+            "2.4e6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = decoded.stdout.splitlines()
+    truth = load_truth(stem).frames
+    assert len(lines) >= 0.9 * len(truth)
+    assert all(line.startswith("@") and line.endswith(";") for line in lines)
+    for line in lines[:50]:
+        assert pms.decode(line[13:-1])["icao"]
