@@ -120,6 +120,7 @@ cdef class DemodCore:
     cdef public double thresh_pulse      # pulse magnitude vs the noise floor's mean magnitude
     cdef public double thresh_quiet      # pulse magnitude vs the preamble's quiet samples
     cdef public int max_phases           # phases demodulated per candidate, best preamble fit first
+    cdef public double min_clarity       # mean |soft bit| of the DF bits vs the weakest preamble pulse
     cdef int a_pulse[4]
     cdef int edge_pre[4]
     cdef bint edge_slicer
@@ -140,7 +141,7 @@ cdef class DemodCore:
 
     def __init__(self, double rate_hz, int fix_bits=1, double icao_ttl_s=60.0, int nphase=6,
                  double thresh_pulse=2.5, double thresh_quiet=1.0,
-                 int max_phases=3):
+                 int max_phases=3, double min_clarity=0.2):
         if rate_hz < 1.9e6 or rate_hz > 3.1e6:
             raise ValueError("sample rate must be between 2.0 and 3.0 MS/s")
         self.rate_hz = rate_hz
@@ -153,7 +154,8 @@ cdef class DemodCore:
         self.thresh_pulse = thresh_pulse
         self.thresh_quiet = thresh_quiet
         self.max_phases = max_phases
-        self.win = <int>ceil(self.sps) + 2
+        self.min_clarity = min_clarity
+        self.win = <int>ceil(self.sps) + 1  # samples a bit's two halves can touch
         if self.win > MAXWIN:
             raise ValueError("sample rate too high for the kernel window")
         self.pre_len = <int>ceil(PRE_US * self.sps) + 2
@@ -307,8 +309,7 @@ cdef class DemodCore:
         cdef const float* c = &self.bit_c[p, 0, 0]
         cdef const uint16_t* mk
         cdef const float* ck
-        cdef float v
-        cdef double conf = 0.0
+        cdef float v, conf = 0.0
         for k in range(k0, k1):
             mk = m + off[k]
             ck = c + k * win
@@ -323,7 +324,8 @@ cdef class DemodCore:
         margin[0] += conf
         return 0
 
-    cdef void _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg) noexcept nogil:
+    cdef void _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg,
+                           double lo) noexcept nogil:
         """2.0 MS/s replies sampled near the pulse edges, by decision feedback.
 
         At 2 samples per bit a start near a sample boundary puts every sample near an
@@ -341,9 +343,13 @@ cdef class DemodCore:
             b = m[i + 1]
             amp += a + b
             skew += b - a
+        memset(msg, 0, 14)
         if amp <= 0.0:
             return
         skew = skew / (2.0 * amp)  # start offset in samples, box model
+        if skew > 0.3 or skew < -0.3:
+            msg[0] = 0xF8  # not edge-sampled: leave it to the phase slicer (DF 31 is rejected)
+            return
         if skew > 0.4:
             skew = 0.4
         elif skew < -0.4:
@@ -351,7 +357,6 @@ cdef class DemodCore:
         amp /= 4.0
         w_prev = 0.5 + skew
         w_this = 0.5 - skew
-        memset(msg, 0, 14)
         for k in range(nbits):
             level = (m[16 + 2 * k] / amp - w_prev * prev_second) / w_this
             if level > 0.5:
@@ -471,7 +476,9 @@ cdef class DemodCore:
                     memset(msg, 0, 14)
                     margin = 0.0
                     self._slice(m, p, 0, 5, msg, &margin)
-                    if not ACCEPTED_DF[msg[0] >> 3]:
+                    # junk (Mode A/C, noise, a reply's tail) slices vaguely: a reply's first
+                    # bits are as clear as its preamble pulses are strong
+                    if not ACCEPTED_DF[msg[0] >> 3] or margin < self.min_clarity * 5 * lo:
                         continue
                     nb = _nbits_of(msg[0] >> 3)
                     self._slice(m, p, 5, nb, msg, &margin)
@@ -491,9 +498,9 @@ cdef class DemodCore:
                     if score >= 2000:
                         break
                 if best_p < 0 and self.edge_slicer:
-                    self._slice_edges(m, 5, msg)
+                    self._slice_edges(m, 5, msg, lo)
                     if ACCEPTED_DF[msg[0] >> 3]:
-                        self._slice_edges(m, _nbits_of(msg[0] >> 3), msg)
+                        self._slice_edges(m, _nbits_of(msg[0] >> 3), msg, lo)
                         score = self._score(msg, now, &nb, &addr, &fixed)
                         if score > 0:
                             best_score = score

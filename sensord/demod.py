@@ -81,6 +81,7 @@ class Demodulator:
         thresh_quiet: float = 1.0,
         nphase: int = 6,
         max_phases: int = 3,
+        min_clarity: float = 0.2,
     ) -> None:
         if fix_bits not in (0, 1, 2):
             raise ValueError("fix_bits must be 0, 1 or 2")
@@ -93,6 +94,7 @@ class Demodulator:
             thresh_quiet=thresh_quiet,
             nphase=nphase,
             max_phases=max_phases,
+            min_clarity=min_clarity,
         )
         self._tail = np.zeros(0, dtype=np.uint16)
         self._tail_start = 0  # absolute sample index of _tail[0]

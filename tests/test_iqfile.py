@@ -1,4 +1,4 @@
-"""IQ file sources: every format round-trips, blocks are bounded and contiguous, faults are clear."""
+"""IQ file sources: formats round-trip, blocks are bounded and contiguous, faults are clear."""
 
 import subprocess
 import sys
