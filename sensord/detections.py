@@ -7,7 +7,10 @@ vector in the receiver's local ENU frame (see ``sensord.geo.Site``):
     STATE = ("e", "n", "u", "ve", "vn", "vu")   # m, m, m, m/s, m/s, m/s
 
 ``observes`` names the components ``z`` measures, in order, so the measurement matrix
-is a row selection of the identity; ``R`` is the covariance of ``z``. A detection that
+is a row selection of the identity; ``R`` is the covariance of ``z``. One name is not a
+state component: ``"alt"`` is height above the WGS84 ellipsoid at the target (a Mode S
+altitude reply). It differs from ``u`` by the earth's curvature (about 3 km at 200 km
+range), so the tracker maps it onto ``u`` at the target's estimated position. A detection that
 observes nothing carries identity only (a DF5 squawk, a DF11 all-call reply, a callsign).
 ``icao`` is None for anonymous sensors (radar): the tracker then associates by gating.
 """
@@ -22,7 +25,7 @@ STATE = ("e", "n", "u", "ve", "vn", "vu")
 POSITION = ("e", "n", "u")
 HORIZONTAL_POSITION = ("e", "n")
 VELOCITY = ("ve", "vn", "vu")
-ALTITUDE = ("u",)
+ALTITUDE = ("alt",)
 IDENTITY_ONLY: tuple[str, ...] = ()
 
 _EMPTY = np.zeros(0)
@@ -48,4 +51,4 @@ class Detection:
 
     def state_indices(self) -> list[int]:
         """Indices into STATE of the measured components (rows of the measurement matrix)."""
-        return [STATE.index(name) for name in self.observes]
+        return [STATE.index("u" if name == "alt" else name) for name in self.observes]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sensord.geo import FPM_MPS, FT_M, KT_MPS, Site
+from sensord.geo import FT_M, KT_MPS, Site, rotation_ecef_to_enu
 
 
 @dataclass(frozen=True)
@@ -87,20 +87,34 @@ class Aircraft:
         e, n, trk = _fly(e, n, trk, v, 0.0, remaining)
         return e, n, alt, trk, 0.0
 
+    def _position_at(self, t_s: float) -> tuple[float, float, float, float]:
+        """(lat_deg, lon_deg, alt_ft, vrate_fpm) at t_s."""
+        assert self.site is not None
+        e, n, alt_ft, _, vrate = self._kinematics(t_s)
+        lat, lon, _ = self.site.to_geodetic(np.array([e, n, 0.0]))
+        return float(lat), float(lon), alt_ft, vrate
+
     def state_at(self, t_s: float) -> State:
-        """Truth at t_s on the sample clock (t_s = 0 is the recording's first sample)."""
+        """Truth at t_s on the sample clock (t_s = 0 is the recording's first sample).
+
+        ``enu_m``/``vel_enu_mps`` are in the site's ENU frame; ``gs_kt``/``track_deg``
+        are what the aircraft itself reports: relative to its own local north, which at
+        long range differs from the site's north by the meridians' convergence.
+        """
         if self.site is None:
             raise ValueError("aircraft has no site: add it to a Scenario")
-        e, n, alt_ft, trk, vrate = self._kinematics(t_s)
-        lat, lon, _ = self.site.to_geodetic(np.array([e, n, 0.0]))
-        alt_m = alt_ft * FT_M
-        v = self.gs_kt * KT_MPS
-        trk_rad = math.radians(trk)
-        vel = np.array([v * math.sin(trk_rad), v * math.cos(trk_rad), vrate * FPM_MPS])
-        enu = self.site.to_enu(float(lat), float(lon), alt_m)
-        return State(
-            t_s, float(lat), float(lon), alt_ft, alt_ft, self.gs_kt, trk % 360.0, vrate, enu, vel
-        )
+        lat, lon, alt_ft, vrate = self._position_at(t_s)
+        enu = self.site.to_enu(lat, lon, alt_ft * FT_M)
+        dt = 0.05
+        before, after = self._position_at(t_s - dt), self._position_at(t_s + dt)
+        vel = (
+            self.site.to_enu(after[0], after[1], after[2] * FT_M)
+            - self.site.to_enu(before[0], before[1], before[2] * FT_M)
+        ) / (2 * dt)
+        local = rotation_ecef_to_enu(lat, lon) @ (self.site.rot_ecef_to_enu.T @ vel)
+        gs_kt = float(math.hypot(local[0], local[1]) / KT_MPS)
+        track = math.degrees(math.atan2(local[0], local[1])) % 360.0
+        return State(t_s, lat, lon, alt_ft, alt_ft, gs_kt, track, vrate, enu, vel)
 
     def to_dict(self) -> dict:
         d = asdict(self)
