@@ -18,6 +18,7 @@ from sensord.errors import UserError
 COMMANDS = {
     "decode": "decode",
     "simulate": "simulate",
+    "track": "track",
 }
 
 

@@ -359,7 +359,7 @@ class Tracker:
             return []
         # two consecutive rejected positions agree with each other: the track was wrong
         x, p = initial_state(d.z, d.R, d.state_indices())
-        if dt > 0:
+        if dt > 0 and np.linalg.norm(pos[:2] - prev[1][:2]) <= self.config.max_speed_mps * dt:
             x[3:5] = (pos[:2] - prev[1][:2]) / dt
         track.filt = self._make_filter(x, p)
         track.t_s = d.t_s

@@ -1,0 +1,165 @@
+"""Tracker unit behaviour on synthetic detections: filter, gate, lifecycle, association."""
+
+import itertools
+
+import numpy as np
+import pytest
+from filterpy.kalman import KalmanFilter
+
+from sensord import detections as det
+from sensord.detections import Detection
+from sensord.geo import Site
+from sensord.tracker import models
+from sensord.tracker.tracker import Tracker, TrackerConfig
+from sensord.tracker.update import TrackStatus
+
+SITE = Site(52.0, 4.5, 10.0)
+V = np.array([150.0, 100.0, 0.0])  # m/s in ENU
+
+
+def pos(t, icao=0xABC123, offset=(0.0, 0.0), start=(20e3, -10e3, 9000.0), sensor="rx0"):
+    p = np.array(start) + V * t + np.array([*offset, 0.0])
+    return Detection(
+        t,
+        sensor,
+        det.POSITION,
+        p,
+        np.diag([30.0**2, 30.0**2, 10.0**2]),
+        icao=icao,
+        source="adsb-pos",
+    )
+
+
+def vel(t, icao=0xABC123):
+    return Detection(
+        t,
+        "rx0",
+        det.VELOCITY,
+        V.copy(),
+        np.diag([1.5**2, 1.5**2, 1.0]),
+        icao=icao,
+        source="adsb-vel",
+    )
+
+
+def test_filter_matches_a_plain_filterpy_filter():
+    trk = Tracker(SITE)
+    dets = [pos(0.0), *(pos(0.5 * k) for k in range(1, 6))]
+    trk.process(dets)
+    kf = KalmanFilter(dim_x=6, dim_z=3)
+    kf.x = np.zeros(6)
+    kf.P = np.diag([1000.0**2] * 3 + [250.0**2] * 2 + [20.0**2])
+    kf.x[:3] = dets[0].z
+    kf.P[:3, :3] = dets[0].R
+    H = np.eye(6)[:3]
+    cfg = trk.config
+    for prev, d in itertools.pairwise(dets):
+        dt = d.t_s - prev.t_s
+        kf.predict(
+            F=models.transition(dt),
+            Q=models.process_noise(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2),
+        )
+        kf.update(d.z, R=d.R, H=H)
+    track = trk.tracks["ABC123"]
+    np.testing.assert_allclose(track.x, kf.x, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(track.P, kf.P, rtol=1e-9, atol=1e-9)
+
+
+def test_lifecycle_tentative_confirmed_coasting_dropped():
+    cfg = TrackerConfig(confirm_m=3, confirm_n=5, coast_after_s=5.0, drop_after_s=20.0)
+    trk = Tracker(SITE, cfg)
+    first = trk.process([pos(0.0)])
+    assert first[0].status == TrackStatus.TENTATIVE and first[0].track_id == "ABC123"
+    ups = trk.process([pos(0.5), pos(1.0)])
+    assert ups[-1].status == TrackStatus.CONFIRMED
+    assert [u.status for u in trk.advance(7.0)] == [TrackStatus.COASTING]
+    assert trk.process([pos(8.0)])[0].status == TrackStatus.CONFIRMED
+    dropped = trk.advance(30.0)
+    assert [u.status for u in dropped] == [TrackStatus.DROPPED] and not trk.tracks
+    assert trk.process([pos(31.0)])[0].track_id == "ABC123"  # stable id
+
+
+def test_identity_is_carried_and_pending_velocity_used():
+    trk = Tracker(SITE)
+    trk.process([Detection(0.0, "rx0", icao=0xABC123, callsign="KLM1023", squawk="7000"), vel(0.1)])
+    update = trk.process([pos(0.2)])[0]
+    assert (update.callsign, update.squawk) == ("KLM1023", "7000")
+    assert update.gs_kt == pytest.approx(np.hypot(150, 100) / 0.514444, rel=0.02)
+
+
+def test_a_single_jump_is_rejected_and_counted():
+    trk = Tracker(SITE)
+    trk.process([pos(0.5 * k) for k in range(6)] + [vel(2.6)])
+    assert trk.process([pos(3.0, offset=(50e3, 0.0))]) == []
+    after = trk.process([pos(3.5)])[0]
+    truth = np.array([20e3, -10e3, 9000.0]) + V * 3.5
+    assert np.linalg.norm(trk.tracks["ABC123"].x[:2] - truth[:2]) < 100
+    assert after.status == TrackStatus.CONFIRMED
+    assert sum(trk.stats.gated.values()) == 1 and trk.stats.reinitialised == 0
+
+
+def test_a_wrong_first_fix_does_not_poison_the_track():
+    trk = Tracker(SITE)
+    trk.process([pos(0.0, offset=(50e3, 30e3))])  # bad CPR decode as the first position
+    trk.process([pos(0.5 * k) for k in range(1, 8)])
+    track = trk.tracks["ABC123"]
+    truth = np.array([20e3, -10e3, 9000.0]) + V * 3.5
+    assert np.linalg.norm(track.x[:2] - truth[:2]) < 100
+    assert trk.stats.reinitialised == 1
+    assert track.status == TrackStatus.CONFIRMED
+
+
+def test_late_detections_are_dropped_and_counted_or_reordered():
+    trk = Tracker(SITE)
+    trk.process([pos(0.0), pos(1.0)])
+    assert trk.process([pos(0.5)]) == [] and trk.stats.late_dropped == 1
+    windowed = Tracker(SITE, TrackerConfig(reorder_window_s=1.0))
+    windowed.process([pos(0.0), pos(1.0), pos(0.5), pos(2.5)])
+    assert windowed.stats.late_dropped == 0
+    assert windowed.tracks["ABC123"].n_updates == 3  # 2.5 waits in the window
+    windowed.flush()
+    assert windowed.tracks["ABC123"].n_updates == 4
+
+
+def test_anonymous_detections_associate_without_swaps():
+    trk = Tracker(SITE)
+    a_start, b_start = (0.0, 0.0, 3000.0), (0.0, 3000.0, 3000.0)  # 3 km apart, parallel
+    for k in range(20):
+        t = 0.5 * k
+        trk.process(
+            [
+                pos(t, icao=None, start=a_start, sensor="radar"),
+                pos(t, icao=None, start=b_start, sensor="radar"),
+            ]
+        )
+    assert len(trk.tracks) == 2
+    by_north = sorted(trk.tracks.values(), key=lambda tr: tr.x[1])
+    assert all(tr.n_updates == 20 for tr in by_north)
+    assert by_north[0].x[1] < by_north[1].x[1] - 2500
+
+
+def test_snapshot_and_prediction():
+    trk = Tracker(SITE)
+    trk.process([pos(0.5 * k) for k in range(6)] + [vel(2.6)])
+    snap = trk.snapshot(10.0)
+    assert len(snap) == 1 and snap[0].t_s == 10.0
+    lat, lon = trk.predicted_position(0xABC123, 10.0)
+    truth = SITE.to_geodetic(np.array([20e3, -10e3, 9000.0]) + V * 10.0)
+    assert abs(lat - truth[0]) < 1e-3 and abs(lon - truth[1]) < 1e-3
+    assert trk.predicted_position(0x123456, 1.0) is None
+
+
+def test_imm_option_tracks_too():
+    trk = Tracker(SITE, TrackerConfig(imm=True))
+    trk.process([pos(0.5 * k) for k in range(10)] + [vel(5.0)])
+    truth = np.array([20e3, -10e3, 9000.0]) + V * 5.0
+    assert np.linalg.norm(trk.tracks["ABC123"].x[:2] - truth[:2]) < 100
+
+
+def test_update_reports_uncertainty_and_units():
+    trk = Tracker(SITE)
+    ups = trk.process([pos(0.5 * k) for k in range(8)] + [vel(4.0)])
+    u = ups[-1].to_dict()
+    assert u["schema"] == 1 and u["icao"] == "ABC123" and u["status"] == "confirmed"
+    assert 0 < u["h_err95_m"] < 100 and 0 < u["v_err95_m"] < 50
+    assert u["gs_kt"] == pytest.approx(np.hypot(150, 100) / 0.514444, rel=0.02)
