@@ -29,8 +29,9 @@ from filterpy.kalman import IMMEstimator
 from scipy.optimize import linear_sum_assignment
 
 from sensord.detections import HORIZONTAL_POSITION, Detection
-from sensord.geo import FPM_MPS, FT_M, KT_MPS, Site, rotation_ecef_to_enu
+from sensord.geo import FPM_MPS, FT_M, KT_MPS, Site
 from sensord.tracker import models
+from sensord.tracker.kalman import CVFilter
 from sensord.tracker.track import Track, initial_state, new_filter
 from sensord.tracker.update import TrackStatus, TrackUpdate
 
@@ -227,7 +228,7 @@ class Tracker:
 
     def _make_filter(self, x: np.ndarray, p: np.ndarray):
         if not self.config.imm:
-            return new_filter(x, p)
+            return CVFilter(x, p)
         filters = [new_filter(x, p) for _ in self.config.imm_sigma_accel_mps2]
         trans = np.array([[0.97, 0.03], [0.10, 0.90]])
         return IMMEstimator(filters, np.array([0.9, 0.1]), trans)
@@ -237,15 +238,14 @@ class Tracker:
         if dt <= 0:
             return
         cfg = self.config
-        F = models.transition(dt)
         if isinstance(track.filt, IMMEstimator):
+            F = models.transition(dt)
             for f, sigma in zip(track.filt.filters, cfg.imm_sigma_accel_mps2, strict=True):
                 f.F = F
                 f.Q = models.process_noise(dt, sigma, cfg.sigma_accel_v_mps2)
             track.filt.predict()
         else:
-            Q = models.process_noise(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2)
-            track.filt.predict(F=F, Q=Q)
+            track.filt.predict(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2)
         track.t_s = t_s
 
     def _predicted(self, track: Track, t_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -276,16 +276,21 @@ class Tracker:
         self._predict(track, d.t_s)
         if "alt" in d.observes:
             d = self._altitude_as_up(track, d)
-        if not self._passes_gate(track, d) and not self._manoeuvre(track, d):
-            return self._challenge(track, d)
-        idx = d.state_indices()
-        H = np.eye(models.DIM)[idx]
-        if isinstance(track.filt, IMMEstimator):
-            for f in track.filt.filters:
-                f.H, f.R, f.dim_z = H, d.R, len(idx)
-            track.filt.update(d.z)
+        idx = _index(d)
+        cv = isinstance(track.filt, CVFilter)
+        d2 = track.filt.innovation(d.z, d.R, idx) if cv else _mahalanobis2(d, track.x, track.P)
+        if not self._passes_gate(track, d, d2):
+            if not self._manoeuvre(track, d):
+                return self._challenge(track, d)
+            if cv:
+                track.filt.innovation(d.z, d.R, idx)
+        if cv:
+            track.filt.update()
         else:
-            track.filt.update(d.z, R=d.R, H=H)
+            H = np.eye(models.DIM)[d.state_indices()]
+            for f in track.filt.filters:
+                f.H, f.R, f.dim_z = H, d.R, len(d.observes)
+            track.filt.update(d.z)
         self.stats.updates += 1
         track.n_updates += 1
         track.hits.append(1)
@@ -329,8 +334,7 @@ class Tracker:
         self.stats.gate("manoeuvre-accepted")
         return True
 
-    def _passes_gate(self, track: Track, d: Detection) -> bool:
-        d2 = _mahalanobis2(d, track.x, track.P)
+    def _passes_gate(self, track: Track, d: Detection, d2: float) -> bool:
         if d2 > self.config.gate_chi2:
             self.stats.gate(f"mahalanobis-{d.source or '-'.join(d.observes)}")
             return False
@@ -382,8 +386,13 @@ class Tracker:
     def _update_of(self, track: Track, t_s: float, predict: bool = False) -> TrackUpdate:
         x, p = self._predicted(track, t_s) if predict else (track.x, track.P)
         lat, lon, h = self.site.to_geodetic(x[:3])
-        local = rotation_ecef_to_enu(float(lat), float(lon)) @ (self._rot.T @ x[3:])
-        eig = np.linalg.eigvalsh(p[:2, :2])
+        # the aircraft reports its track against its own north, which far from the site is
+        # turned by the meridians' convergence: (lon - lon_site) * sin(lat)
+        convergence_deg = ((lon - self.site.lon_deg + 180.0) % 360.0 - 180.0) * math.sin(
+            math.radians(lat)
+        )
+        a, b, c = p[0, 0], p[0, 1], p[1, 1]
+        lambda_max = (a + c) / 2 + math.sqrt(((a - c) / 2) ** 2 + b * b)
         alt_ft = float(h) / FT_M
         return TrackUpdate(
             track_id=track.track_id,
@@ -395,10 +404,10 @@ class Tracker:
             alt_geom_ft=alt_ft + track.geo_minus_baro_ft
             if track.geo_minus_baro_ft is not None
             else None,
-            h_err95_m=math.sqrt(CHI2_2D_95 * max(float(eig[-1]), 0.0)),
+            h_err95_m=math.sqrt(CHI2_2D_95 * max(float(lambda_max), 0.0)),
             v_err95_m=1.96 * math.sqrt(max(float(p[2, 2]), 0.0)),
-            gs_kt=math.hypot(local[0], local[1]) / KT_MPS,
-            track_deg=math.degrees(math.atan2(local[0], local[1])) % 360.0,
+            gs_kt=math.hypot(x[3], x[4]) / KT_MPS,
+            track_deg=(math.degrees(math.atan2(x[3], x[4])) + convergence_deg) % 360.0,
             vrate_fpm=float(x[5]) / FPM_MPS,
             icao=f"{track.icao:06X}" if track.icao is not None else None,
             callsign=track.callsign,
@@ -409,6 +418,14 @@ class Tracker:
             last_update_s=track.last_update_s,
             sensors=tuple(sorted(track.sensors)),
         )
+
+
+def _index(d: Detection) -> slice | np.ndarray:
+    """The measured state components: a slice when contiguous (all of sensord's)."""
+    idx = d.state_indices()
+    if idx == list(range(idx[0], idx[-1] + 1)):
+        return slice(idx[0], idx[-1] + 1)
+    return np.array(idx)
 
 
 def _mahalanobis2(d: Detection, x: np.ndarray, p: np.ndarray) -> float:
