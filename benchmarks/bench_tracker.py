@@ -97,11 +97,13 @@ def run_sensord(n: int, seconds: float) -> None:
     current, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert len(kept.tracks) == n
+    rate = tracker.stats.updates / elapsed
+    kib = current / n / 1024
+    rms = _final_rms_m(tracker, states, step)
     print(
-        f"sensord (per-track CVFilter, held to filterpy in tests): {n} concurrent tracks, {tracker.stats.updates} "
-        f"measurement updates in {elapsed:.2f} CPU-s = {tracker.stats.updates / elapsed:,.0f} "
-        f"updates/s; memory {current / n / 1024:.1f} KiB per track; "
-        f"final RMS position error {_final_rms_m(tracker, states, step):.1f} m"
+        f"sensord (per-track CVFilter, held to filterpy in tests): {n} concurrent tracks, "
+        f"{tracker.stats.updates} measurement updates in {elapsed:.2f} CPU-s = {rate:,.0f} "
+        f"updates/s; memory {kib:.1f} KiB per track; final RMS position error {rms:.1f} m"
     )
 
 

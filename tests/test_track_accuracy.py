@@ -71,7 +71,7 @@ def test_published_position_beats_last_decoded_position(busy):
         f"mean error at publish time: tracker {err_track.mean():.1f} m, last decoded "
         f"{err_raw.mean():.1f} m (median {np.median(err_track):.1f} / {np.median(err_raw):.1f})"
     )
-    assert len(err_track) > 1000
+    assert len(err_track) > 500  # one update per track per 1 s block
     assert err_track.mean() <= 0.5 * err_raw.mean()
 
 

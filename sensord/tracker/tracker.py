@@ -36,6 +36,7 @@ from sensord.tracker.track import Track, initial_state, new_filter
 from sensord.tracker.update import TrackStatus, TrackUpdate
 
 CHI2_2D_95 = 5.991
+Touch = tuple[Track, float, bool]  # a track changed at t_s (True: state must be predicted)
 
 
 @dataclass
@@ -137,7 +138,12 @@ class Tracker:
 
     # ---- processing ------------------------------------------------------------
     def _drain(self, horizon_s: float) -> list[TrackUpdate]:
-        out: list[TrackUpdate] = []
+        """Process buffered detections up to horizon_s; one update per track touched.
+
+        A batch that touches a track several times yields its latest state only: what a
+        subscriber needs, and most of the tracker's cost saved. Drops come last.
+        """
+        out: list[Touch] = []
         scan: list[Detection] = []
         while self._buffer and self._buffer[0][0] <= horizon_s:
             _, _, d = heapq.heappop(self._buffer)
@@ -150,11 +156,15 @@ class Tracker:
             out += self._process_identified(d)
         if scan:
             out += self._process_scan(scan)
+        latest: dict[str, Touch] = {}
+        for touch in out:
+            latest[touch[0].track_id] = touch
+        updates = [self._update_of(*touch) for touch in latest.values()]
         if self._latest_s > -math.inf:
-            out += self.advance(min(horizon_s, self._latest_s))
-        return out
+            updates += self.advance(min(horizon_s, self._latest_s))
+        return updates
 
-    def _process_identified(self, d: Detection) -> list[TrackUpdate]:
+    def _process_identified(self, d: Detection) -> list[Touch]:
         assert d.icao is not None
         track = self._by_icao.get(d.icao)
         if track is None:
@@ -164,10 +174,10 @@ class Tracker:
             return []
         return self._update(track, d)
 
-    def _process_scan(self, scan: list[Detection]) -> list[TrackUpdate]:
+    def _process_scan(self, scan: list[Detection]) -> list[Touch]:
         """Anonymous detections of one scan: gate, then global nearest neighbour."""
         tracks = list(self.tracks.values())
-        out: list[TrackUpdate] = []
+        out: list[Touch] = []
         cost = np.full((len(scan), len(tracks)), 1e9)
         for i, d in enumerate(scan):
             for j, track in enumerate(tracks):
@@ -196,7 +206,7 @@ class Tracker:
         if d.observes == ("ve", "vn", "vu"):
             pending["velocity"] = d
 
-    def _create(self, d: Detection) -> TrackUpdate:
+    def _create(self, d: Detection) -> Touch:
         x, p = initial_state(d.z, d.R, d.state_indices())
         pending = self._pending.pop(d.icao, {}) if d.icao is not None else {}
         vel = pending.get("velocity")
@@ -224,7 +234,7 @@ class Tracker:
         if d.icao is not None:
             self._by_icao[d.icao] = track
         self.stats.tracks_created += 1
-        return self._update_of(track, d.t_s)
+        return (track, d.t_s, False)
 
     def _make_filter(self, x: np.ndarray, p: np.ndarray):
         if not self.config.imm:
@@ -260,7 +270,7 @@ class Tracker:
         Q = models.process_noise(dt, sigma_h, self.config.sigma_accel_v_mps2)
         return F @ track.x, F @ track.P @ F.T + Q
 
-    def _update(self, track: Track, d: Detection) -> list[TrackUpdate]:
+    def _update(self, track: Track, d: Detection) -> list[Touch]:
         if d.t_s < track.t_s:
             self.stats.late_dropped += 1
             return []
@@ -272,7 +282,7 @@ class Tracker:
         if d.alt_geom_ft is not None and d.alt_baro_ft is not None:
             track.geo_minus_baro_ft = d.alt_geom_ft - d.alt_baro_ft
         if not d.observes:
-            return [self._update_of(track, d.t_s, predict=True)]
+            return [(track, d.t_s, True)]
         self._predict(track, d.t_s)
         if "alt" in d.observes:
             d = self._altitude_as_up(track, d)
@@ -303,7 +313,7 @@ class Tracker:
             and sum(list(track.hits)[-cfg.confirm_n :]) >= cfg.confirm_m
         ) or track.status == TrackStatus.COASTING:
             track.status = TrackStatus.CONFIRMED
-        return [self._update_of(track, d.t_s)]
+        return [(track, d.t_s, False)]
 
     def _altitude_as_up(self, track: Track, d: Detection) -> Detection:
         """Map a height above the ellipsoid onto u at the track's position (dh/du = 1 locally)."""
@@ -347,7 +357,7 @@ class Tracker:
                 return False
         return True
 
-    def _challenge(self, track: Track, d: Detection) -> list[TrackUpdate]:
+    def _challenge(self, track: Track, d: Detection) -> list[Touch]:
         track.hits.append(0)
         track.rejected_in_row += 1
         if "e" not in d.observes:
@@ -371,7 +381,7 @@ class Tracker:
         track.challenger = None
         track.hits.append(1)
         self.stats.reinitialised += 1
-        return [self._update_of(track, d.t_s)]
+        return [(track, d.t_s, False)]
 
     def _drop(self, track: Track, t_s: float) -> TrackUpdate:
         update = self._update_of(track, t_s, predict=True)
