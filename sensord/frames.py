@@ -24,6 +24,10 @@ import json
 
 import numpy as np
 
+from sensord._crc import syndrome
+
+AP_FORMATS = frozenset((0, 4, 5, 16, 20, 21))  # address/parity: the syndrome is the address
+
 FRAME_DTYPE = np.dtype(
     [
         ("msg", "u1", (14,)),
@@ -74,14 +78,31 @@ def frame_json(frame: np.void) -> str:
 
 
 def frames_from_hex(hexes: list[str], t_s: list[float] | None = None) -> np.ndarray:
-    """Build a frame array from hex strings (tests, and re-reading saved raw lines)."""
+    """Build a frame array from hex strings (tests, and re-reading saved raw lines).
+
+    ``icao`` is the AA field for DF11/17/18 and the CRC syndrome (the address) for the
+    address/parity formats DF0/4/5/16/20/21; 0 for other formats or odd lengths.
+    """
     out = np.zeros(len(hexes), dtype=FRAME_DTYPE)
     for i, h in enumerate(hexes):
         b = bytes.fromhex(h)
         out["msg"][i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
         out["nbits"][i] = len(b) * 8
         out["df"][i] = min(b[0] >> 3, 24)
+        out["icao"][i] = _address(b)
         if t_s is not None:
             out["t_s"][i] = t_s[i]
             out["ts_12mhz"][i] = round(t_s[i] * TICKS_PER_S)
     return out
+
+
+def _address(msg: bytes) -> int:
+    """The sender's address of a raw reply: AA field or address/parity syndrome, else 0."""
+    df = msg[0] >> 3
+    if len(msg) not in (7, 14):
+        return 0
+    if df in (11, 17, 18):
+        return int.from_bytes(msg[1:4], "big")
+    if df in AP_FORMATS:
+        return syndrome(msg, len(msg) * 8)
+    return 0

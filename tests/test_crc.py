@@ -5,6 +5,8 @@ import pyModeS as pms
 import pytest
 from sensord._crc import crc24, fix_errors, syndrome
 
+from sensord.frames import frames_from_hex
+
 DF17 = bytes.fromhex("8D4840D6202CC371C32CE0576098")
 DF4_4840D6 = bytes.fromhex("20001718024EBD")  # altitude reply of 4840D6 (address/parity)
 
@@ -67,3 +69,8 @@ def test_bad_arguments_raise():
         crc24(DF17, 64)
     with pytest.raises(ValueError):
         syndrome(DF17[:5], 112)
+
+
+def test_frames_from_hex_recovers_the_address():
+    frames = frames_from_hex([DF17.hex(), DF4_4840D6.hex(), "5D4840D6F8740F", "C0FFEE00112233"])
+    assert [int(a) for a in frames["icao"]] == [0x4840D6, 0x4840D6, 0x4840D6, 0]
