@@ -324,25 +324,27 @@ cdef class DemodCore:
         margin[0] += conf
         return 0
 
-    cdef void _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg,
-                           double lo) noexcept nogil:
-        """2.0 MS/s replies sampled near the pulse edges, by decision feedback.
+    cdef void _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg) noexcept nogil:
+        """2.0 MS/s replies sampled near the pulse edges: a two-state Viterbi over the bits.
 
         At 2 samples per bit a start near a sample boundary puts every sample near an
         edge, where it sees part of each neighbouring half-bit. With the start offset s
-        (estimated from the preamble's edge pairs) the sample at a bit's start is
-        A * ((0.5 + s) * previous second half + (0.5 - s) * this first half), so knowing
-        the previous bit recovers the first half.
+        (estimated from the preamble's edge pairs) and a sample standing for the interval
+        of half a sample either side, bit k's samples are, in units of the pulse amplitude,
+        (0.5 + s) * previous second half + (0.5 - s) * first half, and
+        (0.5 + s) * first half + (0.5 - s) * second half.
+        The first depends on the previous bit: the most likely bit sequence (least squares)
+        is found over the trellis whose state is the previous bit.
         """
-        cdef int k, i
-        cdef int prev_second = 0  # the preamble ends quiet
-        cdef double amp = 0.0, skew = 0.0, a, b, level, w_prev, w_this
+        cdef int k, i, b, prev, state
+        cdef double amp = 0.0, skew = 0.0, x0, x1, e0, e1, c, best
+        cdef double cost[2]
+        cdef double nxt[2]
+        cdef uint8_t back[112][2]
         for k in range(4):
             i = self.edge_pre[k]
-            a = m[i]
-            b = m[i + 1]
-            amp += a + b
-            skew += b - a
+            amp += m[i] + m[i + 1]
+            skew += <double>m[i + 1] - m[i]
         memset(msg, 0, 14)
         if amp <= 0.0:
             return
@@ -350,20 +352,29 @@ cdef class DemodCore:
         if skew > 0.3 or skew < -0.3:
             msg[0] = 0xF8  # not edge-sampled: leave it to the phase slicer (DF 31 is rejected)
             return
-        if skew > 0.4:
-            skew = 0.4
-        elif skew < -0.4:
-            skew = -0.4
         amp /= 4.0
-        w_prev = 0.5 + skew
-        w_this = 0.5 - skew
+        cost[0] = 1e300  # the preamble ends quiet: as if the previous bit were a 1
+        cost[1] = 0.0
         for k in range(nbits):
-            level = (m[16 + 2 * k] / amp - w_prev * prev_second) / w_this
-            if level > 0.5:
+            x0 = m[16 + 2 * k] / amp
+            x1 = m[17 + 2 * k] / amp
+            for b in range(2):
+                e1 = (0.5 + skew) * b + (0.5 - skew) * (1 - b)
+                best = 1e300
+                for prev in range(2):
+                    e0 = (0.5 + skew) * (1 - prev) + (0.5 - skew) * b
+                    c = cost[prev] + (x0 - e0) * (x0 - e0) + (x1 - e1) * (x1 - e1)
+                    if c < best:
+                        best = c
+                        back[k][b] = prev
+                nxt[b] = best
+            cost[0] = nxt[0]
+            cost[1] = nxt[1]
+        state = 1 if cost[1] < cost[0] else 0
+        for k in range(nbits - 1, -1, -1):
+            if state:
                 msg[k >> 3] |= 0x80 >> (k & 7)
-                prev_second = 0
-            else:
-                prev_second = 1
+            state = back[k][state]
 
     cdef double _signal_power(self, const uint16_t* m, int p, int nbits, const uint8_t* msg) noexcept nogil:
         """Mean squared pulse magnitude over the reply's bits (full scale = 65535**2)."""
@@ -498,9 +509,9 @@ cdef class DemodCore:
                     if score >= 2000:
                         break
                 if best_p < 0 and self.edge_slicer:
-                    self._slice_edges(m, 5, msg, lo)
+                    self._slice_edges(m, 5, msg)
                     if ACCEPTED_DF[msg[0] >> 3]:
-                        self._slice_edges(m, _nbits_of(msg[0] >> 3), msg, lo)
+                        self._slice_edges(m, _nbits_of(msg[0] >> 3), msg)
                         score = self._score(msg, now, &nb, &addr, &fixed)
                         if score > 0:
                             best_score = score
