@@ -13,6 +13,7 @@ import numpy as np
 
 from sensord.decode import Detector
 from sensord.demod import Demodulator
+from sensord.detections import Detection
 from sensord.geo import Site
 from sensord.source.base import IQSource
 from sensord.tracker.tracker import Tracker, TrackerConfig
@@ -24,6 +25,7 @@ class ChainOutput:
     """What one block produced."""
 
     frames: np.ndarray
+    detections: list[Detection]
     updates: list[TrackUpdate]
 
 
@@ -51,6 +53,8 @@ class Chain:
         """Every block of the source through the chain, then the end-of-stream flush."""
         for block in source.blocks():
             frames = self.demod.feed_block(block)
-            yield ChainOutput(frames, self.feed_frames(frames))
+            dets = self.detector.process(frames)
+            yield ChainOutput(frames, dets, self.tracker.process(dets))
         frames = self.demod.flush()
-        yield ChainOutput(frames, self.feed_frames(frames) + self.tracker.flush())
+        dets = self.detector.process(frames)
+        yield ChainOutput(frames, dets, self.tracker.process(dets) + self.tracker.flush())

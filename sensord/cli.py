@@ -19,6 +19,7 @@ COMMANDS = {
     "decode": "decode",
     "simulate": "simulate",
     "track": "track",
+    "run": "run",
 }
 
 

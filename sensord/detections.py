@@ -52,3 +52,20 @@ class Detection:
     def state_indices(self) -> list[int]:
         """Indices into STATE of the measured components (rows of the measurement matrix)."""
         return [STATE.index("u" if name == "alt" else name) for name in self.observes]
+
+
+def detection_dict(d: Detection) -> dict:
+    """JSON-ready form (the MQTT ``detections`` payload)."""
+    out = {
+        "t_s": round(d.t_s, 7),
+        "sensor_id": d.sensor_id,
+        "source": d.source,
+        "observes": list(d.observes),
+        "z": [round(float(v), 3) for v in d.z],
+        "R": [[round(float(v), 3) for v in row] for row in d.R],
+        "icao": f"{d.icao:06X}" if d.icao is not None else None,
+    }
+    for key in ("callsign", "squawk", "category", "alt_baro_ft", "alt_geom_ft", "on_ground"):
+        if getattr(d, key) is not None:
+            out[key] = getattr(d, key)
+    return out

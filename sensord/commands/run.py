@@ -1,0 +1,175 @@
+"""``sensord run -c sensord.toml``: the daemon (source -> DSP -> decode -> tracker -> MQTT).
+
+Signals: SIGTERM/SIGINT stop cleanly (offline status published, queue flushed within a
+deadline); SIGHUP reloads the log level and the MQTT rate limit. Under systemd
+(Type=notify) it reports READY=1 once samples flow and feeds the watchdog while they do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from sensord import config as config_mod
+from sensord.daemon.notify import Notifier
+from sensord.daemon.pipeline import Pipeline
+from sensord.errors import UserError
+from sensord.geo import Site
+from sensord.publish.mqtt import MqttSettings, Publisher
+from sensord.source.iqfile import open_source, parse_rate
+from sensord.tracker.tracker import TrackerConfig
+
+log = logging.getLogger("sensord.run")
+FLUSH_DEADLINE_S = 5.0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the daemon (configured by a TOML file)")
+    p.add_argument("-c", "--config", required=True, help="configuration file (TOML)")
+    p.add_argument("--source", help="override [source] spec: rtlsdr, rtltcp://HOST:PORT, FILE")
+    p.add_argument("--rate", type=parse_rate, help="override [source] rate_hz")
+    p.add_argument("--realtime", action="store_true", help="replay files at real-time pace")
+    p.add_argument("--mqtt-host", help="override [mqtt] host")
+    p.add_argument("--mqtt-port", type=int, help="override [mqtt] port")
+    p.add_argument("--no-mqtt", action="store_true", help="do not publish")
+    p.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="override [logging] level")
+    p.set_defaults(func=run)
+
+
+def _apply_overrides(cfg: dict, args: argparse.Namespace) -> None:
+    if args.source:
+        cfg["source"]["spec"] = args.source
+    if args.rate:
+        cfg["source"]["rate_hz"] = args.rate
+    if args.realtime:
+        cfg["source"]["realtime"] = True
+    if args.mqtt_host:
+        cfg["mqtt"]["host"] = args.mqtt_host
+    if args.mqtt_port:
+        cfg["mqtt"]["port"] = args.mqtt_port
+    if args.no_mqtt:
+        cfg["mqtt"]["enabled"] = False
+    if args.log_level:
+        cfg["logging"]["level"] = args.log_level
+
+
+def _set_log_level(level: str) -> None:
+    logging.getLogger().setLevel(getattr(logging, level.upper()))
+
+
+def _source(cfg: dict):
+    src = cfg["source"]
+    spec = src["spec"]
+    live = spec.startswith(("rtlsdr", "rtltcp://"))
+    if live:
+        gain = None if src["gain_db"] == "auto" else float(src["gain_db"])
+        return open_source(
+            spec,
+            rate_hz=src["rate_hz"],
+            gain_db=gain,
+            ppm=src["ppm"],
+            bias_tee=src["bias_tee"],
+            block_samples=src["block_samples"],
+        )
+    fmt = src["format"] or None
+    rate = src["rate_hz"]
+    return open_source(
+        spec, fmt=fmt, rate_hz=rate, iq_order=src["iq_order"], block_samples=src["block_samples"]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config)
+    _apply_overrides(cfg, args)
+    _set_log_level(cfg["logging"]["level"])
+    return asyncio.run(_main(cfg, args))
+
+
+async def _main(cfg: dict, args: argparse.Namespace) -> int:
+    rx = cfg["receiver"]
+    site = Site(rx["lat_deg"], rx["lon_deg"], rx["alt_m"])
+    source = _source(cfg)
+    tr = cfg["tracker"]
+    tracker_config = TrackerConfig(
+        imm=tr["imm"],
+        confirm_m=tr["confirm_m"],
+        confirm_n=tr["confirm_n"],
+        coast_after_s=tr["coast_after_s"],
+        drop_after_s=tr["drop_after_s"],
+    )
+    mq = cfg["mqtt"]
+    publisher = None
+    pipeline: Pipeline | None = None
+    if mq["enabled"]:
+        settings = MqttSettings.from_config(mq, config_mod.mqtt_password(mq))
+        publisher = Publisher(
+            settings, stats_source=lambda: pipeline.statistics() if pipeline else {}
+        )
+    pipeline = Pipeline(
+        source,
+        site,
+        publisher,
+        fix_bits=cfg["demod"]["fix_bits"],
+        max_range_m=rx["max_range_km"] * 1e3,
+        tracker_config=tracker_config,
+        realtime=cfg["source"]["realtime"],
+        publish_frames=mq["publish_frames"],
+        publish_detections=mq["publish_detections"],
+    )
+    notifier = Notifier()
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        try:
+            fresh = config_mod.load(args.config)
+        except UserError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        _set_log_level(fresh["logging"]["level"])
+        if publisher is not None:
+            publisher.settings.rate_limit_s = fresh["mqtt"]["rate_limit_s"]
+        log.warning("configuration reloaded (log level, rate limit)")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, pipeline.stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+    publisher_task = (
+        asyncio.create_task(publisher.run(mq["stats_interval_s"])) if publisher else None
+    )
+    pipeline_task = asyncio.create_task(pipeline.run())
+    watchdog_task = asyncio.create_task(_systemd(notifier, pipeline))
+    try:
+        await pipeline_task
+    finally:
+        watchdog_task.cancel()
+        notifier.stopping()
+        if publisher is not None and publisher_task is not None:
+            await publisher.stop(FLUSH_DEADLINE_S)
+            publisher_task.cancel()
+    s = pipeline.chain.demod.stats
+    log.warning(
+        "stopped: %d samples, %d frames, %d tracks created",
+        s.samples,
+        s.frames,
+        pipeline.chain.tracker.stats.tracks_created,
+    )
+    return 0
+
+
+async def _systemd(notifier: Notifier, pipeline: Pipeline) -> None:
+    """READY=1 once samples flow; WATCHDOG=1 while they keep flowing."""
+    if not notifier.enabled:
+        return
+    await pipeline.first_samples.wait()
+    if pipeline.healthy():
+        notifier.ready("samples flowing")
+    interval = notifier.watchdog_interval_s
+    if interval is None:
+        return
+    while True:
+        if pipeline.healthy():
+            notifier.watchdog()
+        await asyncio.sleep(interval)

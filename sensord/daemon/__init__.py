@@ -1,0 +1,1 @@
+"""The daemon: the asyncio pipeline behind ``sensord run`` and its systemd integration."""

@@ -1,0 +1,1 @@
+"""Publishers: track updates out of the daemon (MQTT)."""

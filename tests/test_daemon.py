@@ -1,0 +1,263 @@
+"""`sensord run` against a real broker (mosquitto), end to end, and its faults."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from conftest import Mosquitto, Subscriber, free_port
+from sensord.geo import Site, great_circle_m
+from sensord.sim import random_scenario, simulate, write_recording
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schema"
+SITE = Site(52.0, 4.5, 10.0)
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    res = simulate(random_scenario(8, SITE, max_range_m=200e3, seed=12), 2.4e6, 12.0, seed=12)
+    stem = tmp_path_factory.mktemp("rec") / "rec"
+    write_recording(res, stem)
+    return res, stem.with_suffix(".cu8")
+
+
+def write_config(path: Path, port: int, recording: Path, **mqtt) -> Path:
+    extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in mqtt.items())
+    path.write_text(f"""
+[receiver]
+lat_deg = {SITE.lat_deg}
+lon_deg = {SITE.lon_deg}
+alt_m = {SITE.alt_m}
+[source]
+spec = "{recording}"
+[mqtt]
+port = {port}
+stats_interval_s = 1.0
+{extra}
+""")
+    return path
+
+
+def sensord(*args, env=None, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sensord", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kw,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=timeout)
+    assert "Traceback" not in err, err
+    return proc.returncode, err
+
+
+def test_replay_publishes_tracks_matching_truth(broker, recording, tmp_path):
+    res, path = recording
+    sub = Subscriber(broker.port)
+    time.sleep(0.3)
+    cfg = write_config(
+        tmp_path / "c.toml", broker.port, path, publish_frames=True, publish_detections=True
+    )
+    code, err = finish(sensord("run", "-c", str(cfg)))
+    time.sleep(0.5)
+    sub.close()
+    assert code == 0, err
+    aircraft = {f"{a.icao:06X}": a for a in res.scenario.aircraft}
+    tracks, confirmed = {}, set()
+    for topic, payload, _ in sub.messages:
+        if "/tracks/" in topic and payload:
+            d = json.loads(payload)
+            jsonschema.validate(d, schema("track"))
+            tracks[d["track_id"]] = d
+            if d["status"] == "confirmed":
+                confirmed.add(d["track_id"])
+                st = aircraft[d["icao"]].state_at(d["t_s"])
+                assert great_circle_m(d["lat_deg"], d["lon_deg"], st.lat_deg, st.lon_deg) < 500
+    heard = {f"{int(i):06X}" for i in res.truth["icao"][res.truth["snr_db"] > 15]}
+    assert confirmed == heard
+    events = [json.loads(p) for p in sub.on("/events")]
+    for e in events:
+        jsonschema.validate(e, schema("event"))
+    assert {e["event"] for e in events} >= {"new", "confirmed"}
+    statuses = [json.loads(p) for p in sub.on("/status")]
+    for s in statuses:
+        jsonschema.validate(s, schema("status"))
+    assert statuses[0]["state"] == "online" and statuses[-1]["state"] == "offline"
+    frames = [json.loads(p) for p in sub.on("/frames")]
+    assert len(frames) > 100
+    jsonschema.validate(frames[0], schema("frame"))
+    dets = [json.loads(p) for p in sub.on("/detections")]
+    assert dets
+    for d in dets[:50]:
+        jsonschema.validate(d, schema("detection"))
+
+
+def test_broker_restart_mid_replay_republishes_live_tracks(broker, recording, tmp_path):
+    res, path = recording
+    cfg = write_config(tmp_path / "c.toml", broker.port, path)
+    proc = sensord("run", "-c", str(cfg), "--realtime", "--log-level", "info")
+    time.sleep(4.0)
+    broker.stop()  # no persistence: every retained track state is gone with it
+    time.sleep(2.0)
+    broker.start()
+    code, err = finish(proc)
+    assert code == 0
+    assert err.count("unavailable") == 1  # logged once per state change, not per retry
+    assert err.count("connected to MQTT broker") == 2
+    late = Subscriber(broker.port)  # connects after the daemon ended: retained state only
+    time.sleep(1.0)
+    late.close()
+    retained = {t.rsplit("/", 1)[1] for t, p, r in late.messages if "/tracks/" in t and p and r}
+    heard = {f"{int(i):06X}" for i in res.truth["icao"][res.truth["snr_db"] > 15]}
+    assert retained == heard
+
+
+@pytest.mark.parametrize("case", ["wrong-password", "unreachable"])
+def test_broker_faults_are_retried_not_fatal(tmp_path, recording, case):
+    _, path = recording
+    env = dict(os.environ)
+    if case == "wrong-password":
+        pw = tmp_path / "passwd"
+        subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "sensord", "right"], check=True)
+        b = Mosquitto(tmp_path, password_file=pw)
+        b.start()
+        port = b.port
+        env["SENSORD_MQTT_PW"] = "wrong"
+        cfg = write_config(
+            tmp_path / "c.toml", port, path, username="sensord", password_env="SENSORD_MQTT_PW"
+        )
+    else:
+        b = None
+        port = free_port()
+        cfg = write_config(tmp_path / "c.toml", port, path)
+    try:
+        code, err = finish(sensord("run", "-c", str(cfg), env=env))
+    finally:
+        if b:
+            b.stop()
+    assert code == 0
+    assert err.count("unavailable") == 1
+    assert "retrying" in err
+    assert "wrong" not in err  # the password is never logged
+
+
+def test_sigterm_shuts_down_cleanly_with_offline_status(broker, recording, tmp_path):
+    _, path = recording
+    sub = Subscriber(broker.port)
+    cfg = write_config(tmp_path / "c.toml", broker.port, path)
+    proc = sensord("run", "-c", str(cfg), "--realtime")
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGTERM)
+    code, _ = finish(proc, timeout=20)
+    time.sleep(0.3)
+    sub.close()
+    assert code == 0
+    assert json.loads(sub.on("/status")[-1])["state"] == "offline"
+
+
+def test_bad_config_is_one_line(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[receiver]\nlat_deg = 52.0\nlon_deg = 4.5\n\n[mqtt]\nport = 'x'\n")
+    proc = sensord("run", "-c", str(cfg))
+    code, err = finish(proc, timeout=60)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"sensord run: error: {cfg}:6: [mqtt] port: must be int, got 'x'"
+    ]
+
+
+def test_notify_ready_and_watchdog_through_the_daemon(broker, recording, tmp_path):
+    _, path = recording
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.2)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
+    cfg = write_config(tmp_path / "c.toml", broker.port, path)
+    proc = sensord("run", "-c", str(cfg), "--realtime", env=env)
+    received = []
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        try:
+            received.append(sock.recv(4096).decode())
+        except TimeoutError:
+            pass
+    proc.send_signal(signal.SIGTERM)
+    finish(proc, timeout=20)
+    sock.close()
+    assert received[0].startswith("READY=1")
+    assert received.count("WATCHDOG=1") >= 3
+
+
+class StallingSource:
+    """A real IQ source that delivers some blocks of a recording, then stalls (no samples)."""
+
+    def __init__(self, iq: np.ndarray, rate_hz: float, blocks: int) -> None:
+        self.iq, self.rate_hz, self.n = iq, rate_hz, blocks
+        self.closed = False
+
+    def blocks(self):
+        from sensord.source.base import IQBlock
+
+        step = 2 * 65536
+        for k in range(self.n):
+            yield IQBlock(self.iq[k * step : (k + 1) * step], "cu8", k * 65536, self.rate_hz)
+        while not self.closed:  # a dongle that stopped delivering
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_watchdog_stops_when_samples_stall(tmp_path, recording):
+    from sensord.commands.run import _systemd
+    from sensord.daemon.notify import Notifier
+    from sensord.daemon.pipeline import Pipeline
+
+    res, _ = recording
+    sock_path = tmp_path / "n.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.setblocking(False)
+    notifier = Notifier({"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "100000"})
+    pipeline = Pipeline(StallingSource(res.iq, res.rate_hz, 5), SITE, None, stall_grace_s=0.5)
+    got: list[tuple[float, str]] = []
+
+    async def scenario():
+        run = asyncio.create_task(pipeline.run())
+        heartbeat = asyncio.create_task(_systemd(notifier, pipeline))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.0:
+            await asyncio.sleep(0.02)
+            try:
+                while True:
+                    got.append((time.monotonic() - t0, sock.recv(4096).decode()))
+            except BlockingIOError:
+                pass
+        heartbeat.cancel()
+        pipeline.stop()
+        await run
+
+    asyncio.run(scenario())
+    sock.close()
+    assert got[0][1].startswith("READY=1")
+    beats = [t for t, m in got if m == "WATCHDOG=1"]
+    assert len(beats) >= 2
+    assert beats[-1] < 1.2  # the stall began at once: no heartbeat after the grace period
