@@ -121,6 +121,7 @@ cdef class DemodCore:
     cdef public double thresh_quiet      # pulse magnitude vs the preamble's quiet samples
     cdef public int max_phases           # phases demodulated per candidate, best preamble fit first
     cdef public double min_clarity       # mean |soft bit| of the DF bits vs the weakest preamble pulse
+    cdef public double edge_max_residual  # edge slicer: DF bits' mean squared residual (amplitude 1)
     cdef int a_pulse[4]
     cdef int edge_pre[4]
     cdef bint edge_slicer
@@ -141,7 +142,8 @@ cdef class DemodCore:
 
     def __init__(self, double rate_hz, int fix_bits=1, double icao_ttl_s=60.0, int nphase=6,
                  double thresh_pulse=2.5, double thresh_quiet=1.0,
-                 int max_phases=3, double min_clarity=0.2):
+                 int max_phases=3, double min_clarity=0.2,
+                 double edge_max_residual=0.1):
         if rate_hz < 1.9e6 or rate_hz > 3.1e6:
             raise ValueError("sample rate must be between 2.0 and 3.0 MS/s")
         self.rate_hz = rate_hz
@@ -155,6 +157,7 @@ cdef class DemodCore:
         self.thresh_quiet = thresh_quiet
         self.max_phases = max_phases
         self.min_clarity = min_clarity
+        self.edge_max_residual = edge_max_residual
         self.win = <int>ceil(self.sps) + 1  # samples a bit's two halves can touch
         if self.win > MAXWIN:
             raise ValueError("sample rate too high for the kernel window")
@@ -324,7 +327,7 @@ cdef class DemodCore:
         margin[0] += conf
         return 0
 
-    cdef void _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg) noexcept nogil:
+    cdef double _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg) noexcept nogil:
         """2.0 MS/s replies sampled near the pulse edges: a two-state Viterbi over the bits.
 
         At 2 samples per bit a start near a sample boundary puts every sample near an
@@ -334,7 +337,8 @@ cdef class DemodCore:
         (0.5 + s) * previous second half + (0.5 - s) * first half, and
         (0.5 + s) * first half + (0.5 - s) * second half.
         The first depends on the previous bit: the most likely bit sequence (least squares)
-        is found over the trellis whose state is the previous bit.
+        is found over the trellis whose state is the previous bit. Returns that path's
+        mean squared residual per sample (pulse amplitude 1), large for anything else.
         """
         cdef int k, i, b, prev, state
         cdef double amp = 0.0, skew = 0.0, x0, x1, e0, e1, c, best
@@ -347,11 +351,10 @@ cdef class DemodCore:
             skew += <double>m[i + 1] - m[i]
         memset(msg, 0, 14)
         if amp <= 0.0:
-            return
+            return 1e300
         skew = skew / (2.0 * amp)  # start offset in samples, box model
         if skew > 0.3 or skew < -0.3:
-            msg[0] = 0xF8  # not edge-sampled: leave it to the phase slicer (DF 31 is rejected)
-            return
+            return 1e300  # not edge-sampled: leave it to the phase slicer
         amp /= 4.0
         cost[0] = 1e300  # the preamble ends quiet: as if the previous bit were a 1
         cost[1] = 0.0
@@ -371,10 +374,12 @@ cdef class DemodCore:
             cost[0] = nxt[0]
             cost[1] = nxt[1]
         state = 1 if cost[1] < cost[0] else 0
+        best = cost[state] / (2 * nbits)
         for k in range(nbits - 1, -1, -1):
             if state:
                 msg[k >> 3] |= 0x80 >> (k & 7)
             state = back[k][state]
+        return best
 
     cdef double _signal_power(self, const uint16_t* m, int p, int nbits, const uint8_t* msg) noexcept nogil:
         """Mean squared pulse magnitude over the reply's bits (full scale = 65535**2)."""
@@ -509,8 +514,8 @@ cdef class DemodCore:
                     if score >= 2000:
                         break
                 if best_p < 0 and self.edge_slicer:
-                    self._slice_edges(m, 5, msg)
-                    if ACCEPTED_DF[msg[0] >> 3]:
+                    if (self._slice_edges(m, 5, msg) <= self.edge_max_residual
+                            and ACCEPTED_DF[msg[0] >> 3]):
                         self._slice_edges(m, _nbits_of(msg[0] >> 3), msg)
                         score = self._score(msg, now, &nb, &addr, &fixed)
                         if score > 0:

@@ -82,6 +82,7 @@ class Demodulator:
         nphase: int = 6,
         max_phases: int = 3,
         min_clarity: float = 0.2,
+        edge_max_residual: float = 0.1,
     ) -> None:
         if fix_bits not in (0, 1, 2):
             raise ValueError("fix_bits must be 0, 1 or 2")
@@ -95,6 +96,7 @@ class Demodulator:
             nphase=nphase,
             max_phases=max_phases,
             min_clarity=min_clarity,
+            edge_max_residual=edge_max_residual,
         )
         self._tail = np.zeros(0, dtype=np.uint16)
         self._tail_start = 0  # absolute sample index of _tail[0]
