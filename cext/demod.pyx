@@ -8,7 +8,7 @@ position the plausible phases are demodulated and the best-scoring reply is kept
 All loops run without the GIL and without Python objects.
 """
 
-from libc.math cimport sqrt, log10, ceil, floor
+from libc.math cimport ceil, fabsf, floor, log10, sqrt
 from libc.stdint cimport int16_t, int64_t, uint16_t
 from libc.string cimport memcpy, memset
 
@@ -319,11 +319,9 @@ cdef class DemodCore:
             v = 0.0
             for i in range(win):
                 v += ck[i] * mk[i]
-            if v > 0:
-                msg[k >> 3] |= 0x80 >> (k & 7)
-                conf += v
-            else:
-                conf -= v
+            # branch-free: the bits of a reply are coin flips to the branch predictor
+            msg[k >> 3] |= <uint8_t>((v > 0) << (7 - (k & 7)))
+            conf += fabsf(v)
         margin[0] += conf
         return 0
 
