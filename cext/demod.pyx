@@ -131,8 +131,7 @@ cdef class DemodCore:
     cdef float[:, :, ::1] bit_w1
     cdef float[:, :, ::1] bit_w2
     cdef float[:, :, ::1] bit_c        # w1 - w2: the bit's soft value in one dot product
-    cdef float[:, ::1] pre_on
-    cdef float[:, ::1] pre_off
+    cdef float[:, ::1] pre_w          # mean pulse minus mean quiet magnitude, one kernel per phase
     cdef uint32_t[::1] icao_addr
     cdef int64_t[::1] icao_last
     cdef uint8_t[::1] icao_state
@@ -210,8 +209,7 @@ cdef class DemodCore:
         self.bit_w1 = w1
         self.bit_w2 = w2
         self.bit_c = w1 - w2
-        self.pre_on = pon
-        self.pre_off = poff
+        self.pre_w = pon - poff
         # edge-sampled 2.0 MS/s: the preamble pulses start on samples 0, 2, 7, 9
         self.edge_slicer = abs(sps - 2.0) < 1e-9
         for k, i in enumerate((0, 2, 7, 9)):
@@ -295,14 +293,12 @@ cdef class DemodCore:
 
     cdef inline double _preamble_score(self, const uint16_t* m, int p) noexcept nogil:
         """Mean pulse magnitude minus mean quiet magnitude of the preamble at phase p."""
-        cdef double on = 0.0, off = 0.0
+        cdef float score = 0.0
         cdef int i
-        cdef const float* won = &self.pre_on[p, 0]
-        cdef const float* woff = &self.pre_off[p, 0]
+        cdef const float* w = &self.pre_w[p, 0]
         for i in range(self.pre_len):
-            on += won[i] * m[i]
-            off += woff[i] * m[i]
-        return on - off
+            score += w[i] * m[i]
+        return score
 
     cdef inline int _slice(self, const uint16_t* m, int p, int k0, int k1, uint8_t* msg,
                            double* margin) noexcept nogil:
