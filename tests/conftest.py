@@ -34,6 +34,7 @@ def rsadsb_files() -> list[Path]:
 
 
 # ---- a real MQTT broker for the daemon's tests ----------------------------------------
+import getpass  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -70,7 +71,12 @@ class Mosquitto:
     def __init__(self, workdir: Path, password_file: Path | None = None) -> None:
         self.port = free_port()
         self.conf = workdir / f"mosquitto-{self.port}.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        # as root, mosquitto would drop to user "mosquitto", who cannot read the test's files
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"user {getpass.getuser()}",
+        ]
         if password_file:
             lines += ["allow_anonymous false", f"password_file {password_file}"]
         else:

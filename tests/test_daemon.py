@@ -1,6 +1,7 @@
 """`sensord run` against a real broker (mosquitto), end to end, and its faults."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -13,8 +14,8 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-
 from conftest import Mosquitto, Subscriber, free_port
+
 from sensord.geo import Site, great_circle_m
 from sensord.sim import random_scenario, simulate, write_recording
 
@@ -24,6 +25,14 @@ SITE = Site(52.0, 4.5, 10.0)
 
 def schema(name: str) -> dict:
     return json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+
+
+def well_heard(truth: np.ndarray) -> set[str]:
+    """Aircraft whose positions came in clearly enough to confirm a track (6 above 15 dB)."""
+    clear = truth[(truth["snr_db"] > 15) & (truth["df"] == 17) & ~truth["overlapped"]]
+    tc = clear["msg"][:, 4] >> 3
+    icaos, counts = np.unique(clear["icao"][(tc >= 9) & (tc <= 18)], return_counts=True)
+    return {f"{int(i):06X}" for i, c in zip(icaos, counts, strict=True) if c >= 6}
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +99,7 @@ def test_replay_publishes_tracks_matching_truth(broker, recording, tmp_path):
                 confirmed.add(d["track_id"])
                 st = aircraft[d["icao"]].state_at(d["t_s"])
                 assert great_circle_m(d["lat_deg"], d["lon_deg"], st.lat_deg, st.lon_deg) < 500
-    heard = {f"{int(i):06X}" for i in res.truth["icao"][res.truth["snr_db"] > 15]}
-    assert confirmed == heard
+    assert well_heard(res.truth) <= confirmed <= set(aircraft)
     events = [json.loads(p) for p in sub.on("/events")]
     for e in events:
         jsonschema.validate(e, schema("event"))
@@ -125,8 +133,7 @@ def test_broker_restart_mid_replay_republishes_live_tracks(broker, recording, tm
     time.sleep(1.0)
     late.close()
     retained = {t.rsplit("/", 1)[1] for t, p, r in late.messages if "/tracks/" in t and p and r}
-    heard = {f"{int(i):06X}" for i in res.truth["icao"][res.truth["snr_db"] > 15]}
-    assert retained == heard
+    assert well_heard(res.truth) <= retained <= {f"{a.icao:06X}" for a in res.scenario.aircraft}
 
 
 @pytest.mark.parametrize("case", ["wrong-password", "unreachable"])
@@ -195,10 +202,8 @@ def test_notify_ready_and_watchdog_through_the_daemon(broker, recording, tmp_pat
     received = []
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(TimeoutError):
             received.append(sock.recv(4096).decode())
-        except TimeoutError:
-            pass
     proc.send_signal(signal.SIGTERM)
     finish(proc, timeout=20)
     sock.close()

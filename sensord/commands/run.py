@@ -18,7 +18,7 @@ from sensord.daemon.pipeline import Pipeline
 from sensord.errors import UserError
 from sensord.geo import Site
 from sensord.publish.mqtt import MqttSettings, Publisher
-from sensord.source.iqfile import open_source, parse_rate
+from sensord.source.iqfile import IQFileSource, open_source, parse_rate
 from sensord.tracker.tracker import TrackerConfig
 
 log = logging.getLogger("sensord.run")
@@ -117,6 +117,7 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         realtime=cfg["source"]["realtime"],
         publish_frames=mq["publish_frames"],
         publish_detections=mq["publish_detections"],
+        lossless=isinstance(source, IQFileSource),
     )
     notifier = Notifier()
     loop = asyncio.get_running_loop()

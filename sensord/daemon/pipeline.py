@@ -3,9 +3,10 @@ the event loop.
 
 The worker thread reads blocks, demodulates them (the Cython loops release the GIL),
 decodes and tracks, and hands each block's results to the event loop through a bounded
-queue; if the loop falls behind, results are dropped and counted (track state is
-idempotent: the next update carries it). MQTT I/O therefore never stalls sample intake,
-and a slow broker only fills the publisher's bounded queues.
+queue. A live source cannot wait: if the loop falls behind, results are dropped and
+counted (track state is idempotent: the next update carries it). A file replay is
+``lossless``: the worker waits for the loop instead. MQTT I/O runs on the loop and
+never blocks the worker; a slow broker only fills the publisher's bounded queues.
 
 Health, for the systemd watchdog: samples must keep arriving; the heartbeat stops when
 no block has come for ``stall_grace_s`` (a dongle unplugged for good), so systemd
@@ -61,6 +62,7 @@ class Pipeline:
         publish_detections: bool = False,
         on_updates: Callable[[list[TrackUpdate]], None] | None = None,
         stall_grace_s: float = 10.0,
+        lossless: bool = False,
     ) -> None:
         self.source = source
         self.publisher = publisher
@@ -76,6 +78,7 @@ class Pipeline:
         self.publish_detections = publish_detections
         self.on_updates = on_updates
         self.stall_grace_s = stall_grace_s
+        self.lossless = lossless
         self.stats = PipelineStats()
         self.last_block_monotonic: float | None = None
         self.first_samples = asyncio.Event()
@@ -153,7 +156,10 @@ class Pipeline:
                 self.stats.samples_per_s = samples / max(time.monotonic() - started, 1e-9)
                 if self.stats.blocks == 1:
                     loop.call_soon_threadsafe(self.first_samples.set)
-                loop.call_soon_threadsafe(self._hand_over, step)
+                if self.lossless:  # a file waits for the loop; a live source cannot
+                    asyncio.run_coroutine_threadsafe(self._queue.put(step), loop).result()
+                else:
+                    loop.call_soon_threadsafe(self._hand_over, step)
                 if self.realtime:
                     ahead = samples / self.source.rate_hz - (time.monotonic() - started)
                     if ahead > 0:

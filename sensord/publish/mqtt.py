@@ -224,13 +224,15 @@ class Publisher:
                     return
             except aiomqtt.MqttError as exc:
                 message = str(exc) or type(exc).__name__
-                if self.stats.connected or message != self.stats.last_error:
+                if self.stats.connected or (self.stats.connects == 0 and not self.stats.last_error):
                     log.warning(
                         "MQTT broker %s:%d unavailable (%s); retrying with backoff",
                         self.settings.host,
                         self.settings.port,
                         message,
                     )
+                else:
+                    log.debug("MQTT broker still unavailable: %s", message)
                 self.stats.connected = False
                 self.stats.last_error = message
             if self._stopping:
