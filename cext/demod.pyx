@@ -9,13 +9,13 @@ All loops run without the GIL and without Python objects.
 """
 
 from libc.math cimport ceil, fabsf, floor, log10, sqrt, sqrtf
-from libc.stdint cimport int16_t, int64_t, uint16_t
+from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 import numpy as np
 
-include "crc_core.pxi"
+from sensord._crc cimport crc24_c, fix_errors_c, syndrome_c
 
 cnp.import_array()
 
