@@ -8,7 +8,7 @@ import pytest
 from sensord.demod import Demodulator
 from sensord.frames import frame_hex
 from sensord.sim import Channel, random_scenario, simulate
-from sensord.sim.modulate import to_cu8
+from sensord.sim.modulate import sampled_reply, to_cu8
 
 
 def truth_hex(truth: np.ndarray) -> list[str]:
@@ -134,3 +134,30 @@ def test_gap_resets_the_carried_tail():
     assert demod.next_sample == 60_000
     with pytest.raises(ValueError):
         demod.feed(np.zeros(10, dtype=np.uint8), "cu8", start_sample=10)
+
+
+def flipped(msg: bytes, bits: list[int]) -> bytes:
+    out = bytearray(msg)
+    for b in bits:
+        out[b // 8] ^= 0x80 >> (b % 8)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("rate", [2.0e6, 2.4e6])
+@pytest.mark.parametrize("bits", [[40], [23, 77]], ids=["1-bit", "2-bit"])
+def test_corrections_follow_fix_bits(rate, bits):
+    """A clean DF17 sent with bits flipped: corrected only when fix_bits allows that many."""
+    good = bytes.fromhex("8D4840D6202CC371C32CE0576098")
+    first, reply = sampled_reply(flipped(good, bits), 5000.3, rate, 0.5, 0.7, 20e3)
+    rng = np.random.default_rng(1)
+    iq = (rng.standard_normal(20_000) + 1j * rng.standard_normal(20_000)) * 0.02
+    iq[first : first + len(reply)] += reply
+    samples = to_cu8(iq.astype(np.complex64))
+    for fix_bits in (0, 1, 2):
+        frames = demodulate(samples, rate, fix_bits=fix_bits)
+        if fix_bits >= len(bits):
+            assert [frame_hex(f) for f in frames] == [good.hex().upper()]
+            assert frames["corrected_bits"][0] == len(bits)
+            assert not frames["addr_confirmed"][0]  # a corrected frame from a new address
+        else:
+            assert len(frames) == 0
