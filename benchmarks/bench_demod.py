@@ -15,6 +15,7 @@ import os
 import resource
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -54,6 +55,18 @@ def measure(samples: np.ndarray, fmt: str, rate_hz: float, fix_bits: int, second
     return n * passes / elapsed / 1e6, demod.stats.frames / passes
 
 
+def peak_alloc_mb(samples: np.ndarray, fmt: str, rate_hz: float) -> float:
+    """Peak Python/numpy allocation (tracemalloc) of one pass, beyond the recording itself."""
+    demod = Demodulator(rate_hz)
+    tracemalloc.start()
+    for k in range(0, samples.shape[0], 2 * BLOCK):
+        demod.feed(samples[k : k + 2 * BLOCK], fmt)
+    demod.flush()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="CPU seconds per case")
@@ -74,6 +87,8 @@ def main() -> int:
         for fix in (1, 0):
             msps, frames = measure(samples, fmt, rate, fix, args.seconds)
             print(f"{name:48} {fix:>3} {msps:9.1f} {240 / msps:15.2f}% {frames:12.0f}")
+    name, samples, fmt, rate = cases[-2]
+    print(f"demodulator peak allocation on {name}: {peak_alloc_mb(samples, fmt, rate):.1f} MB")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mb:.0f} MB (includes the simulated recordings held in memory)")
     return 0
