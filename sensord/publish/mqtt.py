@@ -126,7 +126,7 @@ class Publisher:
                 previous is None or previous.status == TrackStatus.TENTATIVE
             ):
                 self._event("confirmed", u)
-            if self._due(u):
+            if self._due(u) or u.track_id in self._dirty:  # a waiting state: the newest wins
                 self._dirty[u.track_id] = u
             else:
                 self.stats.rate_limited += 1

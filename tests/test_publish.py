@@ -1,0 +1,157 @@
+"""The MQTT publisher on its own, against real brokers: retained state, rate limit, clearing,
+bounded stream queue, MQTT 5 (mosquitto) and MQTT 3.1.1 (mosquitto and amqtt)."""
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import aiomqtt
+import jsonschema
+import pytest
+from conftest import free_port, wait_port
+
+from sensord.publish.mqtt import MqttSettings, Publisher
+from sensord.tracker.update import TrackStatus, TrackUpdate
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schema"
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+
+
+def update(t_s: float, status=TrackStatus.CONFIRMED, alt_baro_ft=10000.0) -> TrackUpdate:
+    return TrackUpdate(
+        track_id="4840D6",
+        t_s=t_s,
+        status=status,
+        lat_deg=52.1,
+        lon_deg=4.6,
+        alt_baro_ft=alt_baro_ft,
+        gs_kt=400.0,
+        track_deg=90.0,
+        icao="4840D6",
+        n_updates=int(t_s * 10),
+        sensors=("rx0",),
+    )
+
+
+async def collect(port: int, protocol, seconds: float, topic: str = "sensord/#") -> list:
+    """Every message a fresh subscriber receives within ``seconds`` (retained ones first)."""
+    got = []
+    async with aiomqtt.Client("127.0.0.1", port, protocol=protocol) as sub:
+        await sub.subscribe(topic, qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                async for m in sub.messages:
+                    got.append((str(m.topic), m.payload.decode(), m.retain))
+    return got
+
+
+async def drained(pub: Publisher) -> None:
+    while pub.pending():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+
+
+async def publish_track_life(port: int, protocol: int) -> tuple[list, list, list]:
+    """One track's life through a publisher; what a live subscriber saw, then a late one."""
+    aio_protocol = aiomqtt.ProtocolVersion.V5 if protocol == 5 else aiomqtt.ProtocolVersion.V311
+    pub = Publisher(MqttSettings(port=port, protocol=protocol, rate_limit_s=1.0))
+    live = asyncio.create_task(collect(port, aio_protocol, 3.0))
+    await asyncio.sleep(0.3)
+    runner = asyncio.create_task(pub.run(stats_interval_s=60))
+    life = [
+        update(0.0, TrackStatus.TENTATIVE),  # new: published
+        update(0.3, TrackStatus.TENTATIVE),  # within a second, unchanged: held back
+        update(0.5),  # status changed: published
+        update(0.7, alt_baro_ft=11000.0),  # climbed 1000 ft: published
+        update(0.9, alt_baro_ft=11050.0),  # held back
+        update(1.8, alt_baro_ft=11100.0),  # a second later: published
+    ]
+    for u in life:
+        pub.track_updates([u])
+        await drained(pub)
+    mid_life = await collect(port, aio_protocol, 0.5, "sensord/rx0/tracks/#")
+    pub.track_updates([update(2.5, TrackStatus.DROPPED)])
+    await drained(pub)
+    await pub.stop()
+    await runner
+    late = await collect(port, aio_protocol, 0.5)
+    return await live, mid_life, late
+
+
+@pytest.mark.parametrize("protocol", [5, 311])
+def test_retained_state_rate_limit_events_and_clear_on_drop(broker, protocol):
+    seen, mid_life, late = asyncio.run(publish_track_life(broker.port, protocol))
+    states = [json.loads(p) for t, p, _ in seen if t == "sensord/rx0/tracks/4840D6" and p]
+    for s in states:
+        jsonschema.validate(s, schema("track"))
+    assert [s["t_s"] for s in states] == [0.0, 0.5, 0.7, 1.8]
+    assert [t for t, p, _ in seen if t.endswith("/tracks/4840D6") and not p] == [
+        "sensord/rx0/tracks/4840D6"
+    ]
+    events = [json.loads(p) for t, p, _ in seen if t.endswith("/events")]
+    for e in events:
+        jsonschema.validate(e, schema("event"))
+    assert [e["event"] for e in events] == ["new", "confirmed", "lost"]
+    status = [json.loads(p) for t, p, _ in seen if t.endswith("/status")]
+    assert status[0]["state"] == "online" and status[-1]["state"] == "offline"
+    # a subscriber arriving mid-life gets the latest state retained; after the drop, nothing
+    assert [(json.loads(p)["t_s"], r) for _, p, r in mid_life] == [(1.8, True)]
+    assert not [t for t, p, _ in late if "/tracks/" in t]
+    assert [json.loads(p)["state"] for t, p, r in late if t.endswith("/status") and r] == [
+        "offline"
+    ]
+
+
+async def stream_through_slow_broker(port: int) -> tuple[Publisher, list]:
+    pub = Publisher(MqttSettings(port=port, stream_queue_max=10))
+    pub.stream("frames", [json.dumps({"n": n}) for n in range(25)])  # broker not reached yet
+    listener = asyncio.create_task(collect(port, aiomqtt.ProtocolVersion.V5, 1.5))
+    await asyncio.sleep(0.3)
+    runner = asyncio.create_task(pub.run(stats_interval_s=60))
+    await drained(pub)
+    await pub.stop()
+    await runner
+    return pub, await listener
+
+
+def test_stream_queue_is_bounded_and_drops_oldest_first(broker):
+    pub, seen = asyncio.run(stream_through_slow_broker(broker.port))
+    assert pub.stats.stream_dropped == 15
+    frames = [json.loads(p)["n"] for t, p, _ in seen if t == "sensord/rx0/frames"]
+    assert frames == list(range(15, 25))
+
+
+async def against_amqtt() -> list:
+    from amqtt.broker import Broker
+
+    port = free_port()
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+    )
+    await broker.start()
+    try:
+        await asyncio.to_thread(wait_port, port)
+        pub = Publisher(MqttSettings(port=port, protocol=311))
+        pub.track_updates([update(0.0), update(5.0)])
+        runner = asyncio.create_task(pub.run(stats_interval_s=60))
+        await drained(pub)
+        await pub.stop()
+        await runner
+        return await collect(port, aiomqtt.ProtocolVersion.V311, 0.5, "sensord/rx0/tracks/#")
+    finally:
+        await broker.shutdown()
+
+
+def test_mqtt311_against_amqtt_keeps_the_latest_state_retained():
+    pytest.importorskip("amqtt")
+    retained = asyncio.run(against_amqtt())
+    assert [(json.loads(p)["t_s"], r) for _, p, r in retained] == [(5.0, True)]
