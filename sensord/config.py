@@ -55,7 +55,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "rate_hz": Key(float, 2.4e6, _range(2.0e6, 3.0e6), "sample rate"),
         "iq_order": Key(str, "iq", _choice("iq", "qi"), "files storing Q first: qi"),
         "realtime": Key(bool, False, None, "replay files at the sample clock's pace"),
-        "block_samples": Key(int, 262144, _range(4096, 1 << 22), "samples per block"),
+        "block_samples": Key(int, 65536, _range(4096, 1 << 22), "samples per block (27 ms)"),
         "gain_db": Key((float, str), "auto", None, "tuner gain in dB, or auto"),
         "ppm": Key(int, 0, _range(-200, 200), "frequency correction"),
         "bias_tee": Key(bool, False, None, "power an LNA through the antenna cable"),

@@ -19,6 +19,7 @@ from sensord.errors import UserError
 from sensord.geo import Site
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.source.iqfile import IQFileSource, open_source, parse_rate
+from sensord.source.pacing import RealtimeSource
 from sensord.tracker.tracker import TrackerConfig
 
 log = logging.getLogger("sensord.run")
@@ -91,6 +92,9 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
     rx = cfg["receiver"]
     site = Site(rx["lat_deg"], rx["lon_deg"], rx["alt_m"])
     source = _source(cfg)
+    file_source = isinstance(source, IQFileSource)
+    if file_source and cfg["source"]["realtime"]:
+        source = RealtimeSource(source)
     tr = cfg["tracker"]
     tracker_config = TrackerConfig(
         imm=tr["imm"],
@@ -114,10 +118,9 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         fix_bits=cfg["demod"]["fix_bits"],
         max_range_m=rx["max_range_km"] * 1e3,
         tracker_config=tracker_config,
-        realtime=cfg["source"]["realtime"],
         publish_frames=mq["publish_frames"],
         publish_detections=mq["publish_detections"],
-        lossless=isinstance(source, IQFileSource),
+        lossless=file_source,
     )
     notifier = Notifier()
     loop = asyncio.get_running_loop()

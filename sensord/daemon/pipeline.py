@@ -57,7 +57,6 @@ class Pipeline:
         fix_bits: int = 1,
         max_range_m: float = 400e3,
         tracker_config: TrackerConfig | None = None,
-        realtime: bool = False,
         publish_frames: bool = False,
         publish_detections: bool = False,
         on_updates: Callable[[list[TrackUpdate]], None] | None = None,
@@ -73,7 +72,6 @@ class Pipeline:
             max_range_m=max_range_m,
             tracker_config=tracker_config,
         )
-        self.realtime = realtime
         self.publish_frames = publish_frames
         self.publish_detections = publish_detections
         self.on_updates = on_updates
@@ -102,6 +100,7 @@ class Pipeline:
         for track in t.tracks.values():
             by_state[track.status.value] = by_state.get(track.status.value, 0) + 1
         return {
+            "cpu_s": round(time.process_time(), 3),
             "samples": d.samples,
             "sample_clock_s": round(d.samples / self.source.rate_hz, 3),
             "frames": d.frames,
@@ -160,10 +159,6 @@ class Pipeline:
                     asyncio.run_coroutine_threadsafe(self._queue.put(step), loop).result()
                 else:
                     loop.call_soon_threadsafe(self._hand_over, step)
-                if self.realtime:
-                    ahead = samples / self.source.rate_hz - (time.monotonic() - started)
-                    if ahead > 0:
-                        self._stop.wait(ahead)
         finally:
             loop.call_soon_threadsafe(self.first_samples.set)
 
