@@ -34,6 +34,7 @@ def rsadsb_files() -> list[Path]:
 
 
 # ---- a real MQTT broker for the daemon's tests ----------------------------------------
+import asyncio  # noqa: E402
 import getpass  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
@@ -68,6 +69,8 @@ def wait_port(port: int, timeout_s: float = 10.0) -> None:
 class Mosquitto:
     """A mosquitto on a free loopback port (never 1883: that one is the machine's)."""
 
+    protocol = 5  # the newest MQTT it speaks
+
     def __init__(self, workdir: Path, password_file: Path | None = None) -> None:
         self.port = free_port()
         self.conf = workdir / f"mosquitto-{self.port}.conf"
@@ -96,11 +99,52 @@ class Mosquitto:
             self.proc.wait(timeout=10)
 
 
+class AmqttBroker:
+    """amqtt in a thread of its own, where mosquitto is not installed (MQTT 3.1.1 only)."""
+
+    protocol = 311
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker = None
+
+    def start(self) -> None:
+        from amqtt.broker import Broker
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+
+        async def boot() -> None:
+            self._broker = Broker(config)
+            await self._broker.start()
+
+        asyncio.run_coroutine_threadsafe(boot(), self._loop).result(timeout=10)
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        if self._broker is not None:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(10)
+            self._broker = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+        self._loop = self._thread = None
+
+
 @pytest.fixture
 def broker(tmp_path):
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto is not installed (scripts/test installs it where it can)")
-    b = Mosquitto(tmp_path)
+    b = Mosquitto(tmp_path) if MOSQUITTO else AmqttBroker()
     b.start()
     yield b
     b.stop()

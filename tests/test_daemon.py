@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from conftest import Mosquitto, Subscriber, free_port
+from conftest import MOSQUITTO, Mosquitto, Subscriber, free_port
 
 from sensord.geo import Site, great_circle_m
 from sensord.sim import random_scenario, simulate, write_recording
@@ -82,7 +82,12 @@ def test_replay_publishes_tracks_matching_truth(broker, recording, tmp_path):
     sub = Subscriber(broker.port)
     time.sleep(0.3)
     cfg = write_config(
-        tmp_path / "c.toml", broker.port, path, publish_frames=True, publish_detections=True
+        tmp_path / "c.toml",
+        broker.port,
+        path,
+        publish_frames=True,
+        publish_detections=True,
+        protocol=broker.protocol,
     )
     code, err = finish(sensord("run", "-c", str(cfg)))
     time.sleep(0.5)
@@ -119,7 +124,7 @@ def test_replay_publishes_tracks_matching_truth(broker, recording, tmp_path):
 
 def test_broker_restart_mid_replay_republishes_live_tracks(broker, recording, tmp_path):
     res, path = recording
-    cfg = write_config(tmp_path / "c.toml", broker.port, path)
+    cfg = write_config(tmp_path / "c.toml", broker.port, path, protocol=broker.protocol)
     proc = sensord("run", "-c", str(cfg), "--realtime", "--log-level", "info")
     time.sleep(4.0)
     broker.stop()  # no persistence: every retained track state is gone with it
@@ -141,6 +146,8 @@ def test_broker_faults_are_retried_not_fatal(tmp_path, recording, case):
     _, path = recording
     env = dict(os.environ)
     if case == "wrong-password":
+        if MOSQUITTO is None:
+            pytest.skip("mosquitto is not installed (its password file is what this test uses)")
         pw = tmp_path / "passwd"
         subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "sensord", "right"], check=True)
         b = Mosquitto(tmp_path, password_file=pw)
@@ -168,7 +175,7 @@ def test_broker_faults_are_retried_not_fatal(tmp_path, recording, case):
 def test_sigterm_shuts_down_cleanly_with_offline_status(broker, recording, tmp_path):
     _, path = recording
     sub = Subscriber(broker.port)
-    cfg = write_config(tmp_path / "c.toml", broker.port, path)
+    cfg = write_config(tmp_path / "c.toml", broker.port, path, protocol=broker.protocol)
     proc = sensord("run", "-c", str(cfg), "--realtime")
     time.sleep(3.0)
     proc.send_signal(signal.SIGTERM)
@@ -197,7 +204,7 @@ def test_notify_ready_and_watchdog_through_the_daemon(broker, recording, tmp_pat
     sock.bind(str(sock_path))
     sock.settimeout(0.2)
     env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
-    cfg = write_config(tmp_path / "c.toml", broker.port, path)
+    cfg = write_config(tmp_path / "c.toml", broker.port, path, protocol=broker.protocol)
     proc = sensord("run", "-c", str(cfg), "--realtime", env=env)
     received = []
     deadline = time.monotonic() + 3.0
