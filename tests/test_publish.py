@@ -101,7 +101,10 @@ def test_retained_state_rate_limit_events_and_clear_on_drop(broker, protocol):
     status = [json.loads(p) for t, p, _ in seen if t.endswith("/status")]
     assert status[0]["state"] == "online" and status[-1]["state"] == "offline"
     # a subscriber arriving mid-life gets the latest state retained; after the drop, nothing
-    assert [(json.loads(p)["t_s"], r) for _, p, r in mid_life] == [(1.8, True)]
+    # (filtered again and as a set: amqtt also delivers the status topic to a tracks/#
+    # subscription, and may deliver a retained message twice)
+    mid_life = [m for m in mid_life if "/tracks/" in m[0]]
+    assert {(json.loads(p)["t_s"], r) for _, p, r in mid_life} == {(1.8, True)}
     assert not [t for t, p, _ in late if "/tracks/" in t]
     assert [json.loads(p)["state"] for t, p, r in late if t.endswith("/status") and r] == [
         "offline"
@@ -157,4 +160,5 @@ async def against_amqtt() -> list:
 def test_mqtt311_against_amqtt_keeps_the_latest_state_retained():
     pytest.importorskip("amqtt")
     retained = asyncio.run(against_amqtt())
-    assert [(json.loads(p)["t_s"], r) for _, p, r in retained] == [(5.0, True)]
+    retained = [m for m in retained if "/tracks/" in m[0]]
+    assert {(json.loads(p)["t_s"], r) for _, p, r in retained} == {(5.0, True)}
