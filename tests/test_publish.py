@@ -4,6 +4,10 @@ bounded stream queue, MQTT 5 (mosquitto) and MQTT 3.1.1 (mosquitto and amqtt).""
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import time
+import tracemalloc
 from pathlib import Path
 
 import aiomqtt
@@ -162,3 +166,42 @@ def test_mqtt311_against_amqtt_keeps_the_latest_state_retained():
     retained = asyncio.run(against_amqtt())
     retained = [m for m in retained if "/tracks/" in m[0]]
     assert {(json.loads(p)["t_s"], r) for _, p, r in retained} == {(5.0, True)}
+
+
+async def feed_a_stalled_broker(broker) -> tuple[Publisher, list[int], int]:
+    """Frames offered at a high rate while the broker is frozen (SIGSTOP), then thawed."""
+    pub = Publisher(MqttSettings(port=broker.port, protocol=broker.protocol, stream_queue_max=500))
+    runner = asyncio.create_task(pub.run(stats_interval_s=60))
+    while not pub.stats.connected:
+        await asyncio.sleep(0.01)
+    os.kill(broker.proc.pid, signal.SIGSTOP)
+    depths = []
+    payload = "x" * 200
+    tracemalloc.start()
+    try:
+        for _ in range(300):  # 300 x 200 frames x 200 B = 12 MB, past the kernel's buffers
+            pub.stream("frames", [payload] * 200)
+            depths.append(pub.pending())
+            await asyncio.sleep(0.005)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        os.kill(broker.proc.pid, signal.SIGCONT)
+    pub.stream("frames", ["last"])
+    deadline = time.monotonic() + 30
+    while pub.pending() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await pub.stop()
+    await runner
+    return pub, depths, peak_bytes
+
+
+def test_a_stalled_broker_fills_only_the_bounded_queue(broker):
+    if getattr(broker, "proc", None) is None:
+        pytest.skip("needs a broker process to freeze (mosquitto)")
+    pub, depths, peak_bytes = asyncio.run(feed_a_stalled_broker(broker))
+    assert max(depths) <= 500
+    assert pub.stats.stream_dropped > 0  # counted, not silent
+    assert pub.stats.stream_dropped + pub.stats.published >= 300 * 200
+    assert peak_bytes < 2e6  # flat: the queue's 500 entries and paho's socket buffer, no backlog
+    assert pub.pending() == 0  # after the thaw everything left was delivered
