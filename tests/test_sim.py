@@ -227,3 +227,46 @@ def test_cli_writes_a_recording_decode_reads(tmp_path):
     assert all(line.startswith("@") and line.endswith(";") for line in lines)
     for line in lines[:50]:
         assert pms.decode(line[13:-1])["icao"]
+
+
+def test_snr_in_truth_matches_the_recording():
+    """Signal power fitted over each reply's span (known envelope) over the measured noise."""
+    rate = 2.4e6
+    res = simulate(random_scenario(6, SITE, seed=13), rate, 3.0, seed=13)
+    x = (res.iq[0::2].astype(np.float64) - 127.4) / 127.5 + 1j * (
+        (res.iq[1::2].astype(np.float64) - 127.4) / 127.5
+    )
+    busy = np.zeros(len(x), dtype=bool)
+    spans = []
+    for row in res.truth:
+        first, env = sampled_reply(bytes(row["msg"][: row["nbits"] // 8]), row["sample_idx"],
+                                   rate, 1.0, 0.0, 0.0)  # fmt: skip
+        busy[max(first - 8, 0) : first + len(env) + 8] = True
+        spans.append((first, np.abs(env)))
+    noise_power = np.mean(np.abs(x[~busy]) ** 2)
+    diffs = []
+    for row, (first, env) in zip(res.truth, spans, strict=True):
+        if row["overlapped"] or row["clipped"] or row["snr_db"] < 8 or first + len(env) > len(x):
+            continue
+        power = np.mean(np.abs(x[first : first + len(env)]) ** 2) - noise_power
+        measured_db = 10 * np.log10(power / np.mean(env**2) / noise_power)
+        diffs.append(measured_db - float(row["snr_db"]))
+    diffs = np.array(diffs)
+    assert len(diffs) > 80
+    assert abs(np.median(diffs)) < 0.3
+    assert np.percentile(np.abs(diffs), 95) < 1.0
+
+
+def test_aircraft_at_a_geodetic_start_and_channel_options():
+    ac = Aircraft.at(SITE, 54.5, 7.5, 35000, icao=0x4840D6, callsign="KLM1023", squawk="7000",
+                     gs_kt=450, track_deg=270)  # fmt: skip
+    st = ac.state_at(0.0)
+    assert great_circle_m(54.5, 7.5, st.lat_deg, st.lon_deg) < 0.01
+    # the site-plane trajectory projected at ~290 km runs a fraction of a knot slower
+    assert st.alt_baro_ft == 35000 and abs(st.gs_kt - 450) < 0.5
+    res = simulate(Scenario(SITE, [ac]), 2.0e6, 3.0, seed=3, bit_error_fraction=0.5)
+    injected = res.truth["injected_error_bits"]
+    assert set(np.unique(injected)) == {0, 1}
+    assert 0.3 < injected.mean() < 0.7
+    with pytest.raises(TypeError, match="unknown channel option"):
+        simulate(Scenario(SITE, [ac]), 2.0e6, 1.0, seed=3, bit_error_rate=0.5)

@@ -13,6 +13,7 @@ flipped in what was sent; ``msg`` holds the correct reply); ``clipped``;
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -178,15 +179,29 @@ def _n_samples(rate_hz: float, duration_s: float) -> int:
     return round(rate_hz * duration_s)
 
 
+def _channel(channel: Channel | None, options: dict) -> Channel:
+    """The channel with keyword overrides (``bit_error_fraction=0.1``, ``noise_sigma=...``)."""
+    try:
+        return dataclasses.replace(channel or Channel(), **options)
+    except TypeError:
+        known = ", ".join(f.name for f in dataclasses.fields(Channel))
+        raise TypeError(f"unknown channel option in {sorted(options)}; known: {known}") from None
+
+
 def simulate(
     scenario: Scenario,
     rate_hz: float = 2.4e6,
     duration_s: float = 10.0,
     seed: int = 1,
     channel: Channel | None = None,
+    **channel_options: float,
 ) -> SimResult:
-    """A recording of the scenario in memory (keep it short: 2 bytes per sample)."""
-    plan = _Plan(scenario, rate_hz, duration_s, seed, channel or Channel())
+    """A recording of the scenario in memory (keep it short: 2 bytes per sample).
+
+    Channel settings come from ``channel`` and/or keyword overrides of its fields, e.g.
+    ``simulate(sc, bit_error_fraction=0.2, noise_sigma=0.02)``.
+    """
+    plan = _Plan(scenario, rate_hz, duration_s, seed, _channel(channel, channel_options))
     n = _n_samples(rate_hz, duration_s)
     iq = np.concatenate([c for _, c in plan.chunks(n, 1 << 20)])
     return SimResult(iq, rate_hz, plan.truth, scenario, duration_s)
@@ -258,10 +273,14 @@ def record(
     fmt: str = "cu8",
     channel: Channel | None = None,
     chunk_s: float = 1.0,
+    **channel_options: float,
 ) -> tuple[list[Path], np.ndarray]:
-    """Stream a recording of any length to disk; returns (paths written, truth frames)."""
+    """Stream a recording of any length to disk; returns (paths written, truth frames).
+
+    Memory holds one ``chunk_s`` of samples at a time (plus the frame plan).
+    """
     stem = Path(stem)
-    plan = _Plan(scenario, rate_hz, duration_s, seed, channel or Channel())
+    plan = _Plan(scenario, rate_hz, duration_s, seed, _channel(channel, channel_options))
     data = _data_path(stem, fmt)
     with data.open("wb") as fh:
         for _, chunk in plan.chunks(_n_samples(rate_hz, duration_s), int(chunk_s * rate_hz)):

@@ -70,11 +70,34 @@ class Aircraft:
     sends_airspeed: bool = False  # velocity as airspeed/heading (TC 19 subtype 3)
     site: Site | None = None
 
+    @classmethod
+    def at(cls, site: Site, lat_deg: float, lon_deg: float, alt_ft: float, **fields) -> Aircraft:
+        """An aircraft whose trajectory starts at a WGS84 position (other fields by keyword).
+
+        The start east/north is found so that the site-plane projection lands on the
+        requested latitude/longitude (a few fixed-point steps; well under 1 mm).
+        """
+        target = site.to_enu(lat_deg, lon_deg, 0.0)
+        e, n = float(target[0]), float(target[1])
+        for _ in range(4):
+            lat, lon, _ = site.to_geodetic(np.array([e, n, 0.0]))
+            err = target - site.to_enu(lat, lon, 0.0)
+            e, n = e + float(err[0]), n + float(err[1])
+        return cls(east_m=e, north_m=n, alt_ft=alt_ft, site=site, **fields)
+
     def _kinematics(self, t_s: float) -> tuple[float, float, float, float, float]:
-        """(east_m, north_m, alt_ft, track_deg, vrate_fpm) at t_s from the start."""
+        """(east_m, north_m, alt_ft, track_deg, vrate_fpm) at t_s from the start.
+
+        Before the start (t_s < 0) the aircraft flew straight at the first leg's vertical
+        rate, so derivatives at t_s = 0 are two-sided.
+        """
         e, n, alt, trk = self.east_m, self.north_m, self.alt_ft, self.track_deg
         v = self.gs_kt * KT_MPS
-        remaining = max(t_s, 0.0)
+        if t_s < 0:
+            vrate = self.legs[0].vrate_fpm if self.legs else 0.0
+            e, n, trk = _fly(e, n, trk, v, 0.0, t_s)
+            return e, n, max(alt + vrate * t_s / 60.0, 0.0), trk, vrate
+        remaining = t_s
         vrate = 0.0
         for leg in self.legs:
             dt = min(remaining, leg.duration_s)
