@@ -314,6 +314,14 @@ class Publisher:
         self._wake.set()
         if self._task is None or self._task.done():
             return
+        if not self.stats.connected:  # nothing can be flushed: do not wait for an absent broker
+            self._task.cancel()
+            await asyncio.wait([self._task])
+            if self.pending():
+                log.warning(
+                    "shutting down without a broker: %d MQTT messages unsent", self.pending()
+                )
+            return
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=deadline_s)
         except TimeoutError:
