@@ -270,3 +270,86 @@ def test_aircraft_at_a_geodetic_start_and_channel_options():
     assert 0.3 < injected.mean() < 0.7
     with pytest.raises(TypeError, match="unknown channel option"):
         simulate(Scenario(SITE, [ac]), 2.0e6, 1.0, seed=3, bit_error_rate=0.5)
+
+
+def test_ground_aircraft_send_surface_positions():
+    scenario = random_scenario(2, SITE, seed=5, n_ground=3)
+    airborne = random_scenario(2, SITE, seed=5).aircraft
+    assert [a.to_dict() for a in scenario.aircraft[:2]] == [a.to_dict() for a in airborne]
+    ground = {a.icao: a for a in scenario.aircraft if a.on_ground}
+    assert len(ground) == 3 and any(a.gs_kt == 0 for a in ground.values())
+    res = simulate(scenario, 2.4e6, 6.0, seed=5)
+    surface = {}
+    for row in res.truth[np.isin(res.truth["icao"], list(ground))]:
+        d = pms.decode(_hex(row))
+        ac = ground[int(row["icao"])]
+        st = ac.state_at(float(row["t_s"]))
+        if row["df"] == 11:
+            assert d["capability"] == 4
+        elif row["df"] in (4, 5):
+            assert d["flight_status"] == 1
+        elif d["typecode"] <= 4:
+            assert d["callsign"] == ac.callsign
+        else:
+            assert d["typecode"] == 7 and d["crc_valid"] is True
+            assert d["groundspeed"] <= st.gs_kt < d["groundspeed"] + 1.0  # truncated bands
+            assert abs((d["track"] - st.track_deg + 180) % 360 - 180) <= 360 / 256 + 1e-9
+            lat_cpr, lon_cpr = cpr.encode(st.lat_deg, st.lon_deg, d["cpr_format"], surface=True)
+            assert (d["cpr_lat"], d["cpr_lon"]) == (lat_cpr, lon_cpr)
+            surface.setdefault(ac.icao, []).append((row, d))
+    assert set(surface) == set(ground)
+    moving = [m for icao, m in surface.items() if ground[icao].gs_kt > 0]
+    checked = 0
+    for (_r0, d0), (r1, d1) in itertools.pairwise(moving[0]):
+        if d0["cpr_format"] == d1["cpr_format"]:
+            continue
+        even, odd = (d0, d1) if d0["cpr_format"] == 0 else (d1, d0)
+        pos = cpr.decode_global(even["cpr_lat"], even["cpr_lon"], odd["cpr_lat"], odd["cpr_lon"],
+                                latest_odd=d1["cpr_format"], surface=True,
+                                ref_lat_deg=SITE.lat_deg, ref_lon_deg=SITE.lon_deg)  # fmt: skip
+        st = ground[int(r1["icao"])].state_at(float(r1["t_s"]))
+        assert great_circle_m(pos[0], pos[1], st.lat_deg, st.lon_deg) < 3.0
+        checked += 1
+    assert checked >= 6
+
+
+def _simulate_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sensord", "simulate", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_scenario_file_sigmf_and_bad_inputs(tmp_path):
+    scenario = random_scenario(2, SITE, seed=7, n_ground=1)
+    (tmp_path / "in.json").write_text(scenario.to_json(), encoding="utf-8")
+    stem = tmp_path / "rec"
+    args = ("-o", str(stem), "--duration", "1", "--rate", "2.0e6", "--format", "sigmf")
+    proc = _simulate_cli(*args, "--scenario", str(tmp_path / "in.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "3 aircraft" in proc.stderr and "rec.sigmf-meta" in proc.stderr
+    meta = read_meta(stem.with_suffix(".sigmf-meta"))
+    assert (meta.fmt, meta.rate_hz) == ("cu8", 2.0e6)
+    assert stem.with_suffix(".sigmf-data").stat().st_size == 2 * 2_000_000
+    loaded = load_truth(stem)
+    assert [a.to_dict() for a in loaded.scenario.aircraft] == [
+        a.to_dict() for a in scenario.aircraft
+    ]
+    bad = scenario.to_json().replace(
+        f'"squawk": "{scenario.aircraft[0].squawk}"', '"squawk": "7900"'
+    )
+    (tmp_path / "bad.json").write_text(bad, encoding="utf-8")
+    (tmp_path / "garbage.json").write_bytes(b"\x00\xffnot json")
+    for extra in (
+        ("--scenario", str(tmp_path / "bad.json")),
+        ("--scenario", str(tmp_path / "garbage.json")),
+        ("--scenario", str(tmp_path / "missing.json")),
+        ("--rate", "9e6"),
+        ("--duration", "0"),
+        ("-o", str(tmp_path / "no" / "such" / "dir")),
+    ):
+        proc = _simulate_cli(*args, *extra)
+        assert proc.returncode == 2, (extra, proc.stderr)
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output stem: STEM.cu8 (or .sigmf-data/.sigmf-meta), "
                         "STEM.truth.npz, STEM.scenario.json")  # fmt: skip
     p.add_argument("--aircraft", type=int, default=20, help="number of aircraft (default 20)")
+    p.add_argument("--ground", type=int, default=0,
+                   help="more aircraft on the ground near the site (default 0)")  # fmt: skip
     p.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     p.add_argument("--rate", type=parse_rate, default=2.4e6, help="sample rate (default 2.4e6)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
@@ -41,8 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.duration <= 0 or args.aircraft < 0:
-        raise UserError("--duration must be positive and --aircraft not negative")
+    if args.duration <= 0 or args.aircraft < 0 or args.ground < 0:
+        raise UserError("--duration must be positive, --aircraft and --ground not negative")
     if not 2.0e6 <= args.rate <= 3.0e6:
         raise UserError("--rate must be between 2.0 and 3.0 MS/s")
     if args.scenario:
@@ -52,18 +54,21 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.scenario}: not a usable scenario: {exc}") from None
     else:
         scenario = random_scenario(
-            args.aircraft, args.site, args.max_range_km * 1e3, seed=args.seed
+            args.aircraft, args.site, args.max_range_km * 1e3, seed=args.seed, n_ground=args.ground
         )
     stem = Path(args.output)
     if not stem.parent.is_dir():
         raise UserError(f"{stem.parent}: no such directory")
-    paths, truth = record(scenario, stem, args.rate, args.duration, args.seed, args.fmt)
+    try:
+        paths, truth = record(scenario, stem, args.rate, args.duration, args.seed, args.fmt)
+    except OSError as exc:
+        raise UserError(f"{stem}: cannot write the recording: {exc.strerror or exc}") from None
     by_df = collections.Counter(int(d) for d in truth["df"])
-    size_mb = sum(p.stat().st_size for p in paths) / 1e6
+    files = ", ".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in paths)
     print(
         f"{len(scenario.aircraft)} aircraft, {args.duration:g} s at {args.rate / 1e6:g} MS/s: "
         f"{len(truth)} frames ({' '.join(f'DF{k}:{v}' for k, v in sorted(by_df.items()))}); "
-        f"wrote {', '.join(str(p) for p in paths)} ({size_mb:.1f} MB)",
+        f"wrote {files}",
         file=sys.stderr,
     )
     return 0

@@ -95,12 +95,13 @@ def _df17(icao: int, me: int, capability: int = 5) -> bytes:
     return _reply(_bits([(17, 5), (capability, 3), (icao, 24), (me, 56)]), 112)
 
 
-def identification(icao: int, callsign: str, category: str = "A3") -> bytes:
+def identification(icao: int, callsign: str, category: str = "A3", capability: int = 5) -> bytes:
     """DF17 TC 1-4: aircraft identification and category ("A0".."D7")."""
     tc = {"D": 1, "C": 2, "B": 3, "A": 4}[category[0]]
     name = callsign.upper().ljust(8)[:8]
     chars = [CALLSIGN_CHARS.index(ch) for ch in name]
-    return _df17(icao, _bits([(tc, 5), (int(category[1]), 3)] + [(c, 6) for c in chars]))
+    me = _bits([(tc, 5), (int(category[1]), 3)] + [(c, 6) for c in chars])
+    return _df17(icao, me, capability)
 
 
 def airborne_position(
@@ -121,6 +122,49 @@ def airborne_position(
         ]
     )
     return _df17(icao, me)
+
+
+# Surface movement: (first code, lower bound kt, step kt) of each quantisation band.
+_MOVEMENT_BANDS = (
+    (2, 0.125, 0.125),
+    (9, 1.0, 0.25),
+    (13, 2.0, 0.5),
+    (39, 15.0, 1.0),
+    (94, 70.0, 2.0),
+    (109, 100.0, 5.0),
+)
+
+
+def movement_code(gs_kt: float) -> int:
+    """7-bit surface movement: 1 stopped, 2-123 banded ground speed (truncated), 124 >= 175 kt."""
+    if gs_kt < 0.125:
+        return 1
+    if gs_kt >= 175.0:
+        return 124
+    code, low_kt, step_kt = next(b for b in reversed(_MOVEMENT_BANDS) if gs_kt >= b[1])
+    return code + math.floor((gs_kt - low_kt) / step_kt)
+
+
+def surface_position(
+    icao: int, lat_deg: float, lon_deg: float, gs_kt: float, track_deg: float, odd: int,
+    typecode: int = 7,
+) -> bytes:  # fmt: skip
+    """DF17 TC 5-8: surface position (movement, ground track, surface CPR), CA = on ground."""
+    lat_cpr, lon_cpr = cpr.encode(lat_deg, lon_deg, odd, surface=True)
+    trk = round((track_deg % 360.0) * 128 / 360) % 128
+    me = _bits(
+        [
+            (typecode, 5),
+            (movement_code(gs_kt), 7),
+            (1, 1),
+            (trk, 7),
+            (0, 1),
+            (odd, 1),
+            (lat_cpr, 17),
+            (lon_cpr, 17),
+        ]
+    )
+    return _df17(icao, me, capability=4)
 
 
 def _vrate_fields(vrate_fpm: float) -> list[tuple[int, int]]:

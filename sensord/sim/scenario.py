@@ -68,7 +68,27 @@ class Aircraft:
     legs: list[Leg] = field(default_factory=list)
     faults: list[PositionFault] = field(default_factory=list)
     sends_airspeed: bool = False  # velocity as airspeed/heading (TC 19 subtype 3)
+    on_ground: bool = False  # sends surface positions (TC 7) instead of airborne ones
     site: Site | None = None
+
+    def __post_init__(self) -> None:
+        """Reject what no transponder could send (checked here, not mid-recording)."""
+        if not 0 <= self.icao < 1 << 24:
+            raise ValueError(f"icao {self.icao:#x} is not a 24-bit address")
+        if len(self.squawk) != 4 or any(c not in "01234567" for c in self.squawk):
+            raise ValueError(f"squawk must be 4 octal digits, got {self.squawk!r}")
+        if len(self.callsign) > 8 or any(
+            c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 " for c in self.callsign.upper()
+        ):
+            raise ValueError(f"callsign must be up to 8 of A-Z, 0-9, space, got {self.callsign!r}")
+        if (
+            len(self.category) != 2
+            or self.category[0] not in "ABCD"
+            or self.category[1] not in "01234567"
+        ):
+            raise ValueError(f"category must be A0..D7, got {self.category!r}")
+        if not 0 <= self.gs_kt < 1023 or not -1000 <= self.alt_ft <= 50000:
+            raise ValueError("gs_kt must be 0..1022 and alt_ft -1000..50000")
 
     @classmethod
     def at(cls, site: Site, lat_deg: float, lon_deg: float, alt_ft: float, **fields) -> Aircraft:
@@ -196,8 +216,13 @@ def random_scenario(
     seed: int = 1,
     min_range_m: float = 5e3,
     maneuvering_fraction: float = 0.4,
+    n_ground: int = 0,
 ) -> Scenario:
-    """Aircraft at random ranges and bearings, high enough to be above the radio horizon."""
+    """Aircraft at random ranges and bearings, high enough to be above the radio horizon.
+
+    ``n_ground`` more aircraft taxi (or stand) on the ground within 15 km of the site;
+    they are drawn from their own generator, so the airborne ones do not change.
+    """
     rng = np.random.default_rng(seed)
     site = site or Site(52.0, 4.5, 10.0)
     icaos = rng.choice(np.arange(0x100000, 0xFFFFFF), size=n_aircraft, replace=False)
@@ -229,4 +254,38 @@ def random_scenario(
                 sends_airspeed=bool(rng.random() < 0.1),
             )
         )
+    aircraft += _ground_aircraft(
+        n_ground, np.random.default_rng([seed, 1]), {a.icao for a in aircraft}
+    )
     return Scenario(site, aircraft)
+
+
+def _ground_aircraft(n: int, rng: np.random.Generator, taken: set[int]) -> list[Aircraft]:
+    """Aircraft on the ground near the site: a third standing, the rest taxiing with a turn."""
+    out = []
+    for i in range(n):
+        icao = int(rng.integers(0x100000, 0xFFFFFF))
+        while icao in taken:
+            icao = int(rng.integers(0x100000, 0xFFFFFF))
+        taken.add(icao)
+        range_m, bearing = float(rng.uniform(1e3, 15e3)), float(rng.uniform(0, 2 * math.pi))
+        moving = rng.random() < 2 / 3
+        legs = [
+            Leg(float(rng.uniform(3, 10))),
+            Leg(float(rng.uniform(5, 15)), float(rng.choice([-10.0, 10.0]))),
+        ]
+        out.append(
+            Aircraft(
+                icao=icao,
+                callsign=f"GND{i + 10}",
+                squawk="".join(str(d) for d in rng.integers(0, 8, 4)),
+                east_m=range_m * math.sin(bearing),
+                north_m=range_m * math.cos(bearing),
+                alt_ft=0.0,
+                gs_kt=float(rng.uniform(5, 25)) if moving else 0.0,
+                track_deg=float(rng.uniform(0, 360)),
+                legs=legs if moving else [],
+                on_ground=True,
+            )
+        )
+    return out

@@ -3,7 +3,9 @@
 Rates follow DO-260B extended squitter and typical SSR: airborne position and velocity
 about twice a second each (jittered, position alternating even/odd CPR), identification
 every 5 s, acquisition squitters (DF11) about once a second, and DF4/DF5 replies in
-short bursts whenever a rotating radar's beam sweeps the aircraft.
+short bursts whenever a rotating radar's beam sweeps the aircraft. Aircraft on the ground
+send surface positions (TC 7; twice a second when moving, every 5 s when stopped) instead
+of airborne position and velocity, with CA = 4 and flight status 1.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def _position_frames(ac: Aircraft, rng, duration_s: float) -> list[PlannedFrame]
     out = []
     faults = sorted(ac.faults, key=lambda f: f.t_s)
     odd = int(rng.integers(0, 2))
-    for t in _times(rng, duration_s, 0.5, 0.1):
+    period_s = 5.0 if ac.on_ground and ac.gs_kt == 0 else 0.5  # stationary: low rate
+    for t in _times(rng, duration_s, period_s, 0.1):
         st = ac.state_at(t)
         lat, lon, bad = st.lat_deg, st.lon_deg, False
         if faults and t >= faults[0].t_s:
@@ -47,14 +50,21 @@ def _position_frames(ac: Aircraft, rng, duration_s: float) -> list[PlannedFrame]
             e, n = st.enu_m[0] + fault.east_m, st.enu_m[1] + fault.north_m
             lat, lon, _ = ac.site.to_geodetic(np.array([e, n, st.enu_m[2]]))
             bad = True
-        msg = encode.airborne_position(ac.icao, float(lat), float(lon), st.alt_baro_ft, odd)
+        if ac.on_ground:
+            msg = encode.surface_position(
+                ac.icao, float(lat), float(lon), st.gs_kt, st.track_deg, odd
+            )
+        else:
+            msg = encode.airborne_position(ac.icao, float(lat), float(lon), st.alt_baro_ft, odd)
         out.append(PlannedFrame(t, msg, ac.icao, bad))
         odd ^= 1
     return out
 
 
 def _velocity_frames(ac: Aircraft, rng, duration_s: float) -> list[PlannedFrame]:
-    out = []
+    out: list[PlannedFrame] = []
+    if ac.on_ground:  # the surface position carries movement and track
+        return out
     for t in _times(rng, duration_s, 0.5, 0.1):
         st = ac.state_at(t)
         if ac.sends_airspeed:
@@ -74,10 +84,11 @@ def _radar_frames(ac: Aircraft, rng, duration_s: float, radars) -> list[PlannedF
             for k in range(int(rng.integers(2, 5))):
                 tk = t + 0.004 * k + float(rng.uniform(0, 0.002))
                 st = ac.state_at(tk)
+                fs = 1 if ac.on_ground else 0
                 msg = (
-                    encode.df4(ac.icao, st.alt_baro_ft)
+                    encode.df4(ac.icao, st.alt_baro_ft, fs)
                     if k % 2 == 0
-                    else encode.df5(ac.icao, ac.squawk)
+                    else encode.df5(ac.icao, ac.squawk, fs)
                 )
                 out.append(PlannedFrame(tk, msg, ac.icao))
             t += period_s
@@ -91,16 +102,13 @@ def plan_frames(
     radars = [(float(rng.uniform(4, 12)), float(rng.random())) for _ in range(2)]
     frames: list[PlannedFrame] = []
     for ac in scenario.aircraft:
+        ca = 4 if ac.on_ground else 5
         frames += _position_frames(ac, rng, duration_s)
         frames += _velocity_frames(ac, rng, duration_s)
-        frames += [
-            PlannedFrame(t, encode.identification(ac.icao, ac.callsign, ac.category), ac.icao)
-            for t in _times(rng, duration_s, 5.0, 0.2)
-        ]
-        frames += [
-            PlannedFrame(t, encode.df11(ac.icao), ac.icao)
-            for t in _times(rng, duration_s, 1.0, 0.1)
-        ]
+        ident = encode.identification(ac.icao, ac.callsign, ac.category, ca)
+        frames += [PlannedFrame(t, ident, ac.icao) for t in _times(rng, duration_s, 5.0, 0.2)]
+        all_call = encode.df11(ac.icao, ca)
+        frames += [PlannedFrame(t, all_call, ac.icao) for t in _times(rng, duration_s, 1.0, 0.1)]
         frames += _radar_frames(ac, rng, duration_s, radars)
     frames.sort(key=lambda f: f.t_s)
     return frames
