@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import time
 import tracemalloc
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import aiomqtt
 import jsonschema
 import pytest
-from conftest import free_port, wait_port
+from conftest import MOSQUITTO, Mosquitto, free_port, wait_port
 
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.tracker.update import TrackStatus, TrackUpdate
@@ -205,3 +206,30 @@ def test_a_stalled_broker_fills_only_the_bounded_queue(broker):
     assert pub.stats.stream_dropped + pub.stats.published >= 300 * 200
     assert peak_bytes < 2e6  # flat: the queue's 500 entries and paho's socket buffer, no backlog
     assert pub.pending() == 0  # after the thaw everything left was delivered
+
+
+async def publish_with_credentials(port: int, password: str) -> Publisher:
+    pub = Publisher(MqttSettings(port=port, username="sensord", password=password))
+    pub.track_updates([update(1.0)])
+    runner = asyncio.create_task(pub.run(stats_interval_s=60))
+    deadline = time.monotonic() + 10
+    while (pub.pending() or not pub.stats.connected) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    await pub.stop()
+    await runner
+    return pub
+
+
+def test_username_and_password_accepted(tmp_path):
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (its password file is what this test uses)")
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "sensord", "right"], check=True)
+    b = Mosquitto(tmp_path, password_file=pw)
+    b.start()
+    try:
+        pub = asyncio.run(publish_with_credentials(b.port, "right"))
+    finally:
+        b.stop()
+    assert pub.stats.connects == 1 and pub.stats.published >= 2  # status and the track
+    assert pub.pending() == 0
