@@ -353,3 +353,18 @@ def test_cli_scenario_file_sigmf_and_bad_inputs(tmp_path):
         proc = _simulate_cli(*args, *extra)
         assert proc.returncode == 2, (extra, proc.stderr)
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_clipped_marks_replies_that_reach_the_u8_rail():
+    near = Aircraft(0x400001, "NEAR1", "1000", 2e3, 1e3, 3000, 200, 0)
+    far = Aircraft(0x400002, "FAR1", "2000", 300e3, 0.0, 38000, 400, 90)
+    res = simulate(Scenario(SITE, [near, far]), 2.4e6, 2.0, seed=6)
+    rail = ((res.iq == 0) | (res.iq == 255)).reshape(-1, 2).any(axis=1)
+    t = res.truth
+    assert t["clipped"][t["icao"] == near.icao].all()
+    far_alone = (t["icao"] == far.icao) & ~t["overlapped"]
+    assert far_alone.sum() >= 8 and not t["clipped"][far_alone].any()
+    for row in t:
+        first, env = sampled_reply(bytes(row["msg"][: row["nbits"] // 8]), row["sample_idx"],
+                                   2.4e6, 1.0, 0.0, 0.0)  # fmt: skip
+        assert rail[max(first, 0) : first + len(env)].any() == row["clipped"]

@@ -7,7 +7,9 @@ length to disk chunk by chunk (memory bounded). Both write the same truth:
 ``sensord.frames``; ``sample_idx`` (f8, preamble start, sub-sample); ``t_s``; ``snr_db``
 (pulse power over noise power per sample); ``signal_dbfs`` (pulse amplitude, full scale =
 1.0); ``overlapped`` (another reply overlaps it in time); ``injected_error_bits`` (bits
-flipped in what was sent; ``msg`` holds the correct reply); ``clipped``;
+flipped in what was sent; ``msg`` holds the correct reply); ``clipped`` (a sample of
+the reply's span sits at the u8 rail, 0 or 255, in the recording as written; set while
+the samples are rendered, so complete once ``simulate``/``record`` return);
 ``bad_position`` (a deliberately wrong position, see ``scenario.PositionFault``).
 """
 
@@ -125,7 +127,6 @@ class _Plan:
             row["sample_idx"] = f.t_s * rate_hz
             row["snr_db"] = snr_db
             row["signal_dbfs"] = 20 * math.log10(amp[i])
-            row["clipped"] = amp[i] > 1.0
             row["bad_position"] = f.bad_position
             sent = f.msg
             if rng.random() < channel.bit_error_fraction:
@@ -159,6 +160,7 @@ class _Plan:
             while k < len(self.frames) and self.end[k] + 64 < c0:
                 k += 1
             i = k
+            spans = []
             while i < len(self.frames) and self.start[i] - 64 < c1:
                 first, wave = modulate.sampled_reply(
                     self.sent[i],
@@ -171,8 +173,14 @@ class _Plan:
                 a, b = max(first, c0), min(first + len(wave), c1)
                 if a < b:
                     iq[a - c0 : b - c0] += wave[a - first : b - first]
+                    spans.append((i, a - c0, b - c0))
                 i += 1
-            yield c0, modulate.to_cu8(iq)
+            cu8 = modulate.to_cu8(iq)
+            at_rail = ((cu8 == 0) | (cu8 == 255)).reshape(-1, 2).any(axis=1)
+            for j, a, b in spans:
+                if at_rail[a:b].any():
+                    self.truth["clipped"][j] = True
+            yield c0, cu8
 
 
 def _n_samples(rate_hz: float, duration_s: float) -> int:
