@@ -11,7 +11,11 @@ One ``Detection`` per measurement a frame carries:
   measurement: identity only, counted as ``airspeed``;
 - DF4/20 altitude: ``ALTITUDE`` (u); DF5/21 and TC 28 squawk, TC 1-4 callsign and
   category, DF11: identity only (they keep a track alive and carry identity).
-Frames that pyModeS cannot decode are counted and skipped.
+Frames that pyModeS cannot decode are counted and skipped. Frames with bits corrected
+by the demodulator are resolved only against a reference the aircraft already has (see
+``sensord.decode.positions``). ``Detection`` has no field for an unconfirmed address
+(``addr_confirmed`` False): such frames still give detections; they are counted in
+``stats.unconfirmed``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from sensord.decode.accuracy import (
     position_sigma_m,
     velocity_sigma_mps,
 )
-from sensord.decode.positions import PositionResolver, Reference
+from sensord.decode.positions import PositionResolver, PositionStats, Reference
 from sensord.detections import Detection
 from sensord.frames import frame_hex
 from sensord.geo import FPM_MPS, FT_M, KT_MPS, Site, rotation_ecef_to_enu
@@ -41,8 +45,12 @@ CATEGORY_SET = {4: "A", 3: "B", 2: "C", 1: "D"}
 class DetectorStats:
     """Counters of the decode stage."""
 
+    positions: PositionStats
     frames: int = 0
     undecodable: int = 0
+    unconfirmed: int = 0
+    corrected: int = 0
+    frames_by_df: dict[int, int] = field(default_factory=dict)
     detections: dict[str, int] = field(default_factory=dict)
 
     def count(self, source: str) -> None:
@@ -62,7 +70,7 @@ class Detector:
         self.site = site
         self.sensor_id = sensor_id
         self.positions = PositionResolver(site, max_range_m, reference)
-        self.stats = DetectorStats()
+        self.stats = DetectorStats(self.positions.stats)
         self._nac_p: dict[int, int] = {}
         self._nac_v: dict[int, int] = {}
         self._geo_minus_baro_ft: dict[int, float] = {}
@@ -86,6 +94,10 @@ class Detector:
             except Exception:  # pyModeS raises several types for junk; all mean "skip"
                 self.stats.undecodable += 1
                 continue
+            df = msg["df"]
+            self.stats.frames_by_df[df] = self.stats.frames_by_df.get(df, 0) + 1
+            self.stats.unconfirmed += not frame["addr_confirmed"]
+            self.stats.corrected += bool(frame["corrected_bits"])
             d = self._detection(msg, frame)
             if d is not None:
                 self.stats.count(d.source)
@@ -142,7 +154,14 @@ class Detector:
         if msg.get("cpr_lat") is None:
             return None
         pos = self.positions.resolve(
-            icao, t_s, msg["cpr_format"], msg["cpr_lat"], msg["cpr_lon"], surface
+            icao,
+            t_s,
+            msg["cpr_format"],
+            msg["cpr_lat"],
+            msg["cpr_lon"],
+            surface,
+            ground_speed_kt=msg.get("groundspeed") if surface else None,
+            corrected=bool(frame["corrected_bits"]),
         )
         alt_ft = 0.0 if surface else msg.get("altitude")
         if pos is None or alt_ft is None:

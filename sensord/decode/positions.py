@@ -5,11 +5,16 @@ in this order:
 1. locally against a reference: the tracker's prediction (the ``reference`` callable)
    or the aircraft's own last resolved position (within ``LOCAL_REF_MAX_AGE_S``);
 2. globally from an even/odd pair whose messages are within the standard's window on
-   the sample clock (10 s airborne, 25 s surface), checked against the receiver range;
+   the sample clock (10 s airborne; surface 25 s, or 50 s when the ground speed is known
+   to be at most 25 kt), checked against the receiver range;
 3. locally against the receiver site, only when the receiver cannot see beyond half a
    zone (``max_range_m`` at most 180 NM airborne, 45 NM surface): a local decode always
    lands within half a zone of its reference, so an aircraft farther away would alias.
 A decode that lands beyond ``max_range_m`` of the receiver is rejected and counted.
+A frame whose bits were corrected (``corrected``) may be a wrong message with a wrong
+address: it neither starts nor completes an even/odd pair and is not decoded against
+the site; it is only resolved against a reference the aircraft already has (its track's
+prediction or its own last position), else counted as ``corrected-no-reference``.
 Kinematic plausibility (jumps, spoofing) is the tracker's gate, not this.
 
 Time-compressed recordings (quiet stretches cut out) put pairs that were a minute apart
@@ -27,11 +32,22 @@ from sensord.geo import NM_M, Site, great_circle_m
 
 AIRBORNE_PAIR_WINDOW_S = 10.0
 SURFACE_PAIR_WINDOW_S = 25.0
+SURFACE_SLOW_PAIR_WINDOW_S = 50.0
+SURFACE_SLOW_MAX_KT = 25.0
 LOCAL_REF_MAX_AGE_S = 600.0
 HALF_ZONE_AIRBORNE_M = 180 * NM_M
 HALF_ZONE_SURFACE_M = 45 * NM_M
 
 Reference = Callable[[int, float], "tuple[float, float] | None"]
+
+
+def pair_window_s(surface: bool, ground_speed_kt: float | None = None) -> float:
+    """Longest even/odd separation (sample clock) a global decode accepts."""
+    if not surface:
+        return AIRBORNE_PAIR_WINDOW_S
+    if ground_speed_kt is not None and ground_speed_kt <= SURFACE_SLOW_MAX_KT:
+        return SURFACE_SLOW_PAIR_WINDOW_S
+    return SURFACE_PAIR_WINDOW_S
 
 
 @dataclass
@@ -73,17 +89,34 @@ class PositionResolver:
         self._aircraft: dict[int, _AircraftCpr] = {}
 
     def resolve(
-        self, icao: int, t_s: float, odd: int, lat_cpr: int, lon_cpr: int, surface: bool = False
+        self,
+        icao: int,
+        t_s: float,
+        odd: int,
+        lat_cpr: int,
+        lon_cpr: int,
+        surface: bool = False,
+        ground_speed_kt: float | None = None,
+        corrected: bool = False,
     ) -> tuple[float, float] | None:
-        """WGS84 (lat, lon) of this message, or None (unresolved or rejected, counted)."""
+        """WGS84 (lat, lon) of this message, or None (unresolved or rejected, counted).
+
+        ``ground_speed_kt`` (surface messages) selects the pair window; ``corrected``
+        marks a frame whose bits the demodulator repaired (see the module docstring).
+        """
         ac = self._aircraft.setdefault(icao, _AircraftCpr())
-        ac.halves[odd] = _CprHalf(lat_cpr, lon_cpr, t_s)
         half_zone = HALF_ZONE_SURFACE_M if surface else HALF_ZONE_AIRBORNE_M
         pos = self._local_reference(icao, ac, t_s, odd, lat_cpr, lon_cpr, surface, half_zone)
-        if pos is None:
-            pos = self._global(ac, t_s, odd, surface)
-        if pos is None:
-            pos = self._local_site(odd, lat_cpr, lon_cpr, surface, half_zone)
+        if corrected:
+            if pos is None:
+                self.stats.reject("corrected-no-reference")
+                return None
+        else:
+            ac.halves[odd] = _CprHalf(lat_cpr, lon_cpr, t_s)
+            if pos is None:
+                pos = self._global(ac, t_s, odd, surface, ground_speed_kt)
+            if pos is None:
+                pos = self._local_site(odd, lat_cpr, lon_cpr, surface, half_zone)
         if pos is None:
             return None
         if great_circle_m(self.site.lat_deg, self.site.lon_deg, *pos) > self.max_range_m:
@@ -111,9 +144,9 @@ class PositionResolver:
         setattr(self.stats, kind, getattr(self.stats, kind) + 1)
         return pos
 
-    def _global(self, ac, t_s, odd, surface):
+    def _global(self, ac, t_s, odd, surface, ground_speed_kt):
         other = ac.halves.get(1 - odd)
-        window = SURFACE_PAIR_WINDOW_S if surface else AIRBORNE_PAIR_WINDOW_S
+        window = pair_window_s(surface, ground_speed_kt)
         if other is None or abs(t_s - other.t_s) > window:
             return None
         even, oddh = (ac.halves[0], ac.halves[1])
