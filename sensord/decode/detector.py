@@ -142,10 +142,11 @@ class Detector:
             return self._velocity(msg, frame, icao)
         if tc == 28 and msg.get("squawk"):
             return self._base(frame, icao, "adsb-squawk", squawk=msg["squawk"])
-        if tc == 31:
-            if msg.get("version", 0) >= 1 and msg.get("nac_p") is not None:
+        if tc in (29, 31):
+            # NACp from operational status (version 1/2) or target state (version 2 only)
+            if (tc == 29 or msg.get("version", 0) >= 1) and msg.get("nac_p") is not None:
                 self._nac_p[icao] = msg["nac_p"]
-            return self._base(frame, icao, "adsb-status")
+            return self._base(frame, icao, "adsb-status" if tc == 31 else "adsb-target-state")
         return self._base(frame, icao, f"adsb-tc{tc}")
 
     def _position(self, msg, frame, icao: int, tc: int) -> Detection | None:
