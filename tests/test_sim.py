@@ -368,3 +368,32 @@ def test_clipped_marks_replies_that_reach_the_u8_rail():
         first, env = sampled_reply(bytes(row["msg"][: row["nbits"] // 8]), row["sample_idx"],
                                    2.4e6, 1.0, 0.0, 0.0)  # fmt: skip
         assert rail[max(first, 0) : first + len(env)].any() == row["clipped"]
+
+
+@pytest.mark.parametrize("rate", [2.0e6, 2.4e6])
+def test_noiseless_recording_has_ppm_pulses_at_the_bit_centres(rate):
+    res = simulate(random_scenario(4, SITE, seed=11), rate, 2.0, seed=11, noise=False)
+    mag = (
+        np.abs(
+            (res.iq[0::2].astype(np.float64) - 127.4)
+            + 1j * (res.iq[1::2].astype(np.float64) - 127.4)
+        )
+        / 127.5
+    )
+    sps = rate / 1e6
+    clean = res.truth[~res.truth["overlapped"] & ~res.truth["clipped"]]
+    if rate == 2.0e6:  # half-bit centres fall at x.5 samples: keep those sampled within 0.15 us
+        frac = (clean["sample_idx"] + 0.5) % 1.0
+        clean = clean[np.minimum(frac, 1 - frac) <= 0.3]
+    assert len(clean) > 15
+    for row in clean:
+        peak = 10 ** (row["signal_dbfs"] / 20)
+        bits = np.unpackbits(row["msg"][: row["nbits"] // 8])
+        start = row["sample_idx"] + 8 * sps
+        first_half = np.rint(start + (np.arange(len(bits)) + 0.25) * sps).astype(int)
+        second_half = np.rint(start + (np.arange(len(bits)) + 0.75) * sps).astype(int)
+        on = np.where(bits == 1, mag[first_half], mag[second_half])
+        off = np.where(bits == 1, mag[second_half], mag[first_half])
+        assert on.min() > 0.55 * peak and off.max() < 0.45 * peak
+        preamble = np.rint(row["sample_idx"] + np.array([0.25, 1.25, 3.75, 4.75]) * sps)
+        assert mag[preamble.astype(int)].min() > 0.55 * peak

@@ -18,7 +18,8 @@ FILTER_SIGMA_US = 0.12  # Gaussian pulse smoothing: about 1.6 MHz (-3 dB) bandwi
 PREAMBLE_US = (0.0, 1.0, 3.5, 4.5)
 _FINE_PER_US = int(FINE_HZ / 1e6)
 
-_t = np.arange(-4 * FILTER_SIGMA_US * _FINE_PER_US, 4 * FILTER_SIGMA_US * _FINE_PER_US + 1)
+_HALF_KERNEL = math.ceil(4 * FILTER_SIGMA_US * _FINE_PER_US)
+_t = np.arange(-_HALF_KERNEL, _HALF_KERNEL + 1)  # odd length, centred: no time shift
 _KERNEL = np.exp(-0.5 * (_t / (FILTER_SIGMA_US * _FINE_PER_US)) ** 2)
 _KERNEL /= _KERNEL.sum()
 _PAD = len(_KERNEL) // 2
@@ -56,14 +57,16 @@ def sampled_reply(
     step = FINE_HZ / rate_hz
     first = math.ceil(start_sample - _PAD / step)
     n = int((len(env) - 1) / step)
-    # fine index of output sample i: _PAD + (i - start_sample) * step
-    fine_idx = np.rint(_PAD + (first + np.arange(n) - start_sample) * step).astype(np.int64)
-    keep = (fine_idx >= 0) & (fine_idx < len(env))
-    fine_idx = fine_idx[keep]
+    # fine position of output sample i (interpolated): fine sample j holds the pulse over
+    # [j - 0.5, j + 0.5], so the preamble's leading edge sits at _PAD - 0.5
+    fine_pos = _PAD - 0.5 + (first + np.arange(n) - start_sample) * step
+    keep = (fine_pos >= 0) & (fine_pos <= len(env) - 1)
+    fine_pos = fine_pos[keep]
     first += int(np.argmax(keep))
-    t_s = (first + np.arange(len(fine_idx)) - start_sample) / rate_hz
+    t_s = (first + np.arange(len(fine_pos)) - start_sample) / rate_hz
     carrier = np.exp(1j * (phase_rad + 2 * np.pi * freq_offset_hz * t_s))
-    return first, (amplitude * env[fine_idx] * carrier).astype(np.complex64)
+    level = np.interp(fine_pos, np.arange(len(env)), env)
+    return first, (amplitude * level * carrier).astype(np.complex64)
 
 
 def reply_duration_samples(nbits: int, rate_hz: float) -> float:

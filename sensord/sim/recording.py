@@ -69,6 +69,7 @@ class Channel:
     fading_sigma_db: float = 1.5
     freq_offset_hz: float = 40e3  # carrier offsets drawn from +-this
     bit_error_fraction: float = 0.0  # fraction of replies sent with one bit flipped
+    noise: bool = True  # False: same reply levels (still set by noise_sigma), no noise added
 
 
 @dataclass
@@ -155,8 +156,11 @@ class _Plan:
         k = 0
         for c0 in range(0, n_samples, chunk_samples):
             c1 = min(c0 + chunk_samples, n_samples)
-            noise = self.rng.standard_normal(2 * (c1 - c0), dtype=np.float32) * sigma
-            iq = noise[0::2] + 1j * noise[1::2]
+            if self.channel.noise:
+                noise = self.rng.standard_normal(2 * (c1 - c0), dtype=np.float32) * sigma
+                iq = noise[0::2] + 1j * noise[1::2]
+            else:
+                iq = np.zeros(c1 - c0, dtype=np.complex128)
             while k < len(self.frames) and self.end[k] + 64 < c0:
                 k += 1
             i = k
