@@ -125,7 +125,7 @@ def test_identity_and_altitude_replies():
 
 
 def test_surface_position_resolves_against_the_site():
-    site = Site(52.308, 4.764)  # Schiphol
+    site = Site(52.308, 4.764, -3.0)  # Schiphol
     odd_even = [
         "8C4841753AAB238733C8CD4020B1",
         "8C4841753A8A35323FAEBDAC702D",
@@ -133,8 +133,9 @@ def test_surface_position_resolves_against_the_site():
     dets = Detector(site).process(frames(odd_even, [0.0, 1.0]))
     pos = [d for d in dets if d.source == "adsb-surface"]
     assert pos and pos[-1].on_ground
-    lat, lon, _ = site.to_geodetic(pos[-1].z)
+    lat, lon, h_m = site.to_geodetic(pos[-1].z)
     assert great_circle_m(lat, lon, 52.32, 4.73) < 3000
+    assert h_m == pytest.approx(site.alt_m, abs=1.0)  # no height sent: the receiver's
 
 
 def test_garbage_frames_are_counted_not_raised():

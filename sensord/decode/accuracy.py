@@ -4,7 +4,11 @@ NACp gives the 95% bound on horizontal position error (EPU), NUCp (version 0) a
 containment radius; NACv the 95% bound on horizontal velocity error. A 95% horizontal
 radius r of a circular Gaussian has sigma = r / 2.448 per axis. Unknown quality gets
 the conservative default of each table. CPR quantisation (about 5 m airborne) and
-altitude quantisation (25 ft) are added.
+altitude quantisation (25 ft) are added. NIC and SIL bound integrity (containment with a
+probability), not accuracy, so they do not enter the covariance; for version 2, where the
+type code encodes NIC rather than NUCp, the NUCp table is only the fallback before a
+NACp (TC 31 or TC 29) has been seen (a containment radius, normally wider than the 95%
+accuracy bound).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import math
 R95_TO_SIGMA = 1.0 / math.sqrt(-2.0 * math.log(0.05))  # 2-D: 95% radius -> per-axis sigma
 CPR_QUANT_SIGMA_M = 3.0
 ALT_SIGMA_M = 10.0  # 25 ft steps plus barometric noise
+SURFACE_HEIGHT_SIGMA_M = 50.0  # surface positions carry no height (airport vs receiver)
 VRATE_SIGMA_MPS = 1.0  # 64 ft/min steps plus barometric noise
 
 # NACp -> EPU (95% horizontal bound), metres (DO-260B table 2-14)

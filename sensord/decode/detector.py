@@ -3,7 +3,8 @@
 One ``Detection`` per measurement a frame carries:
 - airborne/surface position (DF17/18 TC 5-18, 20-22): ``POSITION`` (e, n, u) in the site's
   ENU frame; the height is the barometric altitude (GNSS height for TC 20-22) taken as
-  height above the ellipsoid; sigma from NACp (or NUCp for version 0);
+  height above the ellipsoid (surface positions: the receiver's height, sigma 50 m);
+  sigma from NACp (or NUCp for version 0);
 - ground velocity (TC 19 subtypes 1/2): ``VELOCITY`` (ve, vn, vu), rotated from the
   aircraft's local north/east into the site's ENU frame at its last position (none is
   emitted before the aircraft has a position); sigma from NACv;
@@ -29,6 +30,7 @@ import pyModeS as pms
 from sensord import detections as det
 from sensord.decode.accuracy import (
     ALT_SIGMA_M,
+    SURFACE_HEIGHT_SIGMA_M,
     VRATE_SIGMA_MPS,
     position_sigma_m,
     velocity_sigma_mps,
@@ -164,7 +166,9 @@ class Detector:
             ground_speed_kt=msg.get("groundspeed") if surface else None,
             corrected=bool(frame["corrected_bits"]),
         )
-        alt_ft = 0.0 if surface else msg.get("altitude")
+        # a surface position carries no height: the receiver's (surface positions resolve
+        # within 45 NM of it, usually at the same airport), with a wide sigma
+        alt_ft = self.site.alt_m / FT_M if surface else msg.get("altitude")
         if pos is None or alt_ft is None:
             return self._base(frame, icao, "adsb-pos-unresolved")
         gnss = tc >= 20
@@ -177,7 +181,8 @@ class Detector:
             alt_geom_ft = None
         z = self.site.to_enu(pos[0], pos[1], alt_ft * FT_M)
         sigma = position_sigma_m(tc, self._nac_p.get(icao))
-        R = np.diag([sigma**2, sigma**2, ALT_SIGMA_M**2])
+        sigma_u = SURFACE_HEIGHT_SIGMA_M if surface else ALT_SIGMA_M
+        R = np.diag([sigma**2, sigma**2, sigma_u**2])
         return self._base(
             frame,
             icao,
