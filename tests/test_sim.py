@@ -178,6 +178,8 @@ def test_record_streams_the_same_recording(tmp_path, result):
     assert (st_a.lat_deg, st_a.lon_deg) == (st_b.lat_deg, st_b.lon_deg)
     assert len(loaded.trajectories) == 5 * 31
     written = write_recording(mem, tmp_path / "m")
+    with pytest.raises(ValueError, match="format"):
+        write_recording(mem, tmp_path / "x", fmt="cs16")
     assert IQFileSource(written[0], rate_hz=2.0e6).n_samples == mem.iq.shape[0] // 2
     assert {p.name for p in paths} >= {"s.sigmf-data", "s.sigmf-meta", "s.truth.npz"}
 

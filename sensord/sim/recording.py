@@ -242,6 +242,8 @@ def sample_trajectories(scenario: Scenario, duration_s: float, step_s: float = 0
 
 
 def _data_path(stem: Path, fmt: str) -> Path:
+    if fmt not in ("cu8", "sigmf"):
+        raise ValueError(f"recording format must be 'cu8' or 'sigmf', not {fmt!r}")
     return stem.with_suffix(".sigmf-data") if fmt == "sigmf" else stem.with_suffix(".cu8")
 
 

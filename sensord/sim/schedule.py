@@ -5,7 +5,9 @@ about twice a second each (jittered, position alternating even/odd CPR), identif
 every 5 s, acquisition squitters (DF11) about once a second, and DF4/DF5 replies in
 short bursts whenever a rotating radar's beam sweeps the aircraft. Aircraft on the ground
 send surface positions (TC 7; twice a second when moving, every 5 s when stopped) instead
-of airborne position and velocity, with CA = 4 and flight status 1.
+of airborne position and velocity, with CA = 4 and flight status 1. There is no wind:
+aircraft that send airspeed/heading (TC 19 subtype 3) report their ground speed and
+track as true airspeed and heading.
 """
 
 from __future__ import annotations
