@@ -24,7 +24,8 @@ def frames(hexes, times):
 
 def test_global_pair_gives_the_known_position():
     det = Detector(SITE)
-    dets = det.process(frames([EVEN, ODD], [0.0, 1.0]))
+    # pyModeS's example pair was received 2 s apart (and is 1.7 km apart)
+    dets = det.process(frames([EVEN, ODD], [0.0, 2.0]))
     pos = [d for d in dets if d.source == "adsb-pos"]
     assert len(pos) == 1 and det.positions.stats.global_pair == 1
     lat, lon, _ = SITE.to_geodetic(pos[0].z)
@@ -63,7 +64,7 @@ def test_site_local_decode_only_when_the_range_cannot_alias():
 
 def test_positions_beyond_range_are_rejected_and_counted():
     det = Detector(Site(40.0, -3.0), max_range_m=500e3)  # Madrid: the aircraft is over Holland
-    det.process(frames([EVEN, ODD], [0.0, 1.0]))
+    det.process(frames([EVEN, ODD], [0.0, 2.0]))
     assert det.positions.stats.rejected == {"beyond-max-range": 1}
 
 

@@ -93,3 +93,14 @@ def test_detector_counts_frames_by_df_and_marks():
     assert det.stats.frames_by_df == {17: 1, 4: 1, 11: 1}
     assert (det.stats.unconfirmed, det.stats.corrected) == (1, 1)
     assert det.stats.positions.rejected == {"corrected-no-reference": 1}
+
+
+def test_pair_from_far_apart_halves_is_rejected_as_inconsistent():
+    # a time-compressed recording: the halves are 1 s apart on the sample clock but the
+    # aircraft flew 20 km between them (where the global decode may pick a wrong zone)
+    res = PositionResolver(SITE)
+    res.resolve(ICAO, 0.0, *halves(52.30, 4.2)[0])
+    assert res.resolve(ICAO, 1.0, *halves(52.48, 4.2)[1]) is None
+    assert res.stats.rejected == {"pair-inconsistent": 1}
+    # a consistent pair afterwards resolves
+    assert res.resolve(ICAO, 2.0, *halves(52.48, 4.2)[0]) is not None

@@ -6,7 +6,9 @@ in this order:
    or the aircraft's own last resolved position (within ``LOCAL_REF_MAX_AGE_S``);
 2. globally from an even/odd pair whose messages are within the standard's window on
    the sample clock (10 s airborne; surface 25 s, or 50 s when the ground speed is known
-   to be at most 25 kt), checked against the receiver range;
+   to be at most 25 kt), whose halves agree (the older half, decoded locally against the
+   result, lies within ``MAX_SPEED_MPS`` times their separation), checked against the
+   receiver range;
 3. locally against the receiver site, only when the receiver cannot see beyond half a
    zone (``max_range_m`` at most 180 NM airborne, 45 NM surface): a local decode always
    lands within half a zone of its reference, so an aircraft farther away would alias.
@@ -35,6 +37,8 @@ SURFACE_PAIR_WINDOW_S = 25.0
 SURFACE_SLOW_PAIR_WINDOW_S = 50.0
 SURFACE_SLOW_MAX_KT = 25.0
 LOCAL_REF_MAX_AGE_S = 600.0
+MAX_SPEED_MPS = 600.0  # fastest plausible aircraft between the halves of a pair
+PAIR_SLACK_M = 1000.0  # CPR quantisation and timing of the halves, with margin
 HALF_ZONE_AIRBORNE_M = 180 * NM_M
 HALF_ZONE_SURFACE_M = 45 * NM_M
 
@@ -162,6 +166,14 @@ class PositionResolver:
         )
         if pos is None:
             self.stats.reject("pair-straddles-zones")
+            return None
+        # both halves must describe one flight: the other half, decoded locally against
+        # the result, lies within what an aircraft covers between them (a pair from a
+        # time-compressed recording, a minute apart in flight, decodes to a wrong zone)
+        other_pos = cpr.decode_local(other.lat_cpr, other.lon_cpr, 1 - odd, pos[0], pos[1], surface)
+        reach_m = MAX_SPEED_MPS * abs(t_s - other.t_s) + PAIR_SLACK_M
+        if great_circle_m(*pos, *other_pos) > reach_m:
+            self.stats.reject("pair-inconsistent")
             return None
         self.stats.global_pair += 1
         return pos
