@@ -157,10 +157,11 @@ class _Plan:
         for c0 in range(0, n_samples, chunk_samples):
             c1 = min(c0 + chunk_samples, n_samples)
             if self.channel.noise:
-                noise = self.rng.standard_normal(2 * (c1 - c0), dtype=np.float32) * sigma
-                iq = noise[0::2] + 1j * noise[1::2]
+                noise = self.rng.standard_normal(2 * (c1 - c0), dtype=np.float32)
+                noise *= sigma
+                iq = noise.view(np.complex64)  # interleaved I, Q pairs
             else:
-                iq = np.zeros(c1 - c0, dtype=np.complex128)
+                iq = np.zeros(c1 - c0, dtype=np.complex64)
             while k < len(self.frames) and self.end[k] + 64 < c0:
                 k += 1
             i = k
@@ -180,7 +181,8 @@ class _Plan:
                     spans.append((i, a - c0, b - c0))
                 i += 1
             cu8 = modulate.to_cu8(iq)
-            at_rail = ((cu8 == 0) | (cu8 == 255)).reshape(-1, 2).any(axis=1)
+            rail = (cu8 == 0) | (cu8 == 255)
+            at_rail = rail[0::2] | rail[1::2]
             for j, a, b in spans:
                 if at_rail[a:b].any():
                     self.truth["clipped"][j] = True
