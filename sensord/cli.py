@@ -20,6 +20,7 @@ COMMANDS = {
     "simulate": "simulate",
     "track": "track",
     "run": "run",
+    "watch": "watch",
 }
 
 

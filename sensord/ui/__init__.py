@@ -1,0 +1,1 @@
+"""Terminal views: the live track table and the end-of-run summary."""

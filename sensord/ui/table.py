@@ -1,0 +1,98 @@
+"""The live track table (like ``dump1090 --interactive``), built with rich."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from sensord.geo import Site
+from sensord.tracker.update import TrackStatus, TrackUpdate
+
+COLUMNS = (
+    "ICAO",
+    "Callsign",
+    "Sqwk",
+    "Alt ft",
+    "GS kt",
+    "Trk°",
+    "Dist km",
+    "Msgs",
+    "Age s",
+    "±m 95%",
+    "State",
+)
+
+
+class TrackBoard:
+    """The newest state of each live track, fed with TrackUpdates (from the tracker or MQTT)."""
+
+    def __init__(self, site: Site | None = None) -> None:
+        self.site = site
+        self.tracks: dict[str, TrackUpdate] = {}
+        self.now_s = 0.0
+
+    def update(self, updates: list[TrackUpdate]) -> None:
+        for u in updates:
+            self.now_s = max(self.now_s, u.t_s)
+            if u.status is TrackStatus.DROPPED:
+                self.tracks.pop(u.track_id, None)
+            else:
+                self.tracks[u.track_id] = u
+
+    def drop(self, track_id: str) -> None:
+        self.tracks.pop(track_id, None)
+
+    def range_m(self, u: TrackUpdate) -> float | None:
+        """Horizontal distance from the site to the track's position, m."""
+        if self.site is None or u.lat_deg is None or u.lon_deg is None:
+            return None
+        east_m, north_m, _up = self.site.to_enu(u.lat_deg, u.lon_deg, self.site.alt_m)
+        return float((east_m**2 + north_m**2) ** 0.5)
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """One row of text per track, nearest first (tracks without position last)."""
+
+        def fmt(value: float | None, digits: int = 0) -> str:
+            return "" if value is None else f"{value:.{digits}f}"
+
+        ordered = sorted(
+            self.tracks.values(), key=lambda u: (self.range_m(u) is None, self.range_m(u) or 0.0)
+        )
+        out = []
+        for u in ordered:
+            rng = self.range_m(u)
+            out.append(
+                (
+                    u.icao or u.track_id,
+                    u.callsign or "",
+                    u.squawk or "",
+                    fmt(u.alt_baro_ft),
+                    fmt(u.gs_kt),
+                    fmt(u.track_deg),
+                    fmt(None if rng is None else rng / 1000, 1),
+                    str(u.n_updates),
+                    fmt(max(0.0, self.now_s - u.t_s), 1),
+                    fmt(u.h_err95_m),
+                    u.status.value,
+                )
+            )
+        return out
+
+    def table(self, title: str = "sensord") -> Table:
+        """The rich table of the current tracks."""
+        table = Table(title=f"{title} — {len(self.tracks)} tracks", expand=False)
+        for name in COLUMNS:
+            table.add_column(
+                name, justify="left" if name in ("ICAO", "Callsign", "State") else "right"
+            )
+        for row in self.rows():
+            table.add_row(*row)
+        return table
+
+
+def update_from_payload(payload: dict) -> TrackUpdate:
+    """A TrackUpdate from its MQTT/JSON payload (``TrackUpdate.to_dict``); unknown keys ignored."""
+    names = TrackUpdate.__dataclass_fields__
+    kwargs = {k: v for k, v in payload.items() if k in names}
+    kwargs["status"] = TrackStatus(payload["status"])
+    kwargs["sensors"] = tuple(payload.get("sensors", ()))
+    return TrackUpdate(**kwargs)
