@@ -177,6 +177,15 @@ def test_record_streams_the_same_recording(tmp_path, result):
     st_b = scenario.aircraft[0].state_at(2.0)
     assert (st_a.lat_deg, st_a.lon_deg) == (st_b.lat_deg, st_b.lon_deg)
     assert len(loaded.trajectories) == 5 * 31
+    row = loaded.trajectories[(loaded.trajectories["t_s"] == 2.0)][0]
+    st = scenario.aircraft[0].state_at(2.0)
+    assert (row["icao"], row["lat_deg"], row["gs_kt"]) == (
+        scenario.aircraft[0].icao,
+        st.lat_deg,
+        st.gs_kt,
+    )
+    np.testing.assert_array_equal(row["enu_m"], st.enu_m)
+    np.testing.assert_array_equal(row["vel_enu_mps"], st.vel_enu_mps)
     written = write_recording(mem, tmp_path / "m")
     with pytest.raises(ValueError, match="format"):
         write_recording(mem, tmp_path / "x", fmt="cs16")

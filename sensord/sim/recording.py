@@ -51,9 +51,13 @@ TRAJECTORY_DTYPE = np.dtype(
         ("lat_deg", "<f8"),
         ("lon_deg", "<f8"),
         ("alt_baro_ft", "<f8"),
+        ("alt_geom_ft", "<f8"),
         ("gs_kt", "<f8"),
         ("track_deg", "<f8"),
         ("vrate_fpm", "<f8"),
+        ("enu_m", "<f8", (3,)),  # site ENU
+        ("vel_enu_mps", "<f8", (3,)),
+        ("on_ground", "?"),
     ]
 )
 
@@ -222,7 +226,7 @@ def simulate(
 
 
 def sample_trajectories(scenario: Scenario, duration_s: float, step_s: float = 0.1) -> np.ndarray:
-    """Every aircraft's truth every step_s."""
+    """Every aircraft's truth (``Aircraft.state_at``) every step_s, as TRAJECTORY_DTYPE rows."""
     times = np.arange(0.0, duration_s + 1e-9, step_s)
     rows = []
     for ac in scenario.aircraft:
@@ -235,9 +239,13 @@ def sample_trajectories(scenario: Scenario, duration_s: float, step_s: float = 0
                     st.lat_deg,
                     st.lon_deg,
                     st.alt_baro_ft,
+                    st.alt_geom_ft,
                     st.gs_kt,
                     st.track_deg,
                     st.vrate_fpm,
+                    st.enu_m,
+                    st.vel_enu_mps,
+                    ac.on_ground,
                 )
             )
     return np.array(rows, dtype=TRAJECTORY_DTYPE)
