@@ -408,3 +408,21 @@ def test_noiseless_recording_has_ppm_pulses_at_the_bit_centres(rate):
         assert on.min() > 0.55 * peak and off.max() < 0.45 * peak
         preamble = np.rint(row["sample_idx"] + np.array([0.25, 1.25, 3.75, 4.75]) * sps)
         assert mag[preamble.astype(int)].min() > 0.55 * peak
+
+
+def test_random_faulty_aircraft_send_marked_wrong_positions():
+    plain = random_scenario(5, SITE, seed=3)
+    scenario = random_scenario(5, SITE, seed=3, n_faulty=2)
+    faulty = [a for a in scenario.aircraft if a.faults]
+    assert len(faulty) == 2
+    for a, b in zip(plain.aircraft, scenario.aircraft, strict=True):
+        assert (a.icao, a.east_m, a.legs) == (b.icao, b.east_m, b.legs)
+    res = simulate(scenario, 2.4e6, 9.0, seed=3)
+    bad = res.truth[res.truth["bad_position"]]
+    assert sorted(int(i) for i in bad["icao"]) == sorted(a.icao for a in faulty for _ in range(2))
+    aircraft = {a.icao: a for a in scenario.aircraft}
+    for row in bad:
+        d = pms.decode(_hex(row))
+        st = aircraft[int(row["icao"])].state_at(float(row["t_s"]))
+        pos = cpr.decode_local(d["cpr_lat"], d["cpr_lon"], d["cpr_format"], st.lat_deg, st.lon_deg)
+        assert 19e3 < great_circle_m(pos[0], pos[1], st.lat_deg, st.lon_deg) < 51e3

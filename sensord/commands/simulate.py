@@ -31,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aircraft", type=int, default=20, help="number of aircraft (default 20)")
     p.add_argument("--ground", type=int, default=0,
                    help="more aircraft on the ground near the site (default 0)")  # fmt: skip
+    p.add_argument("--faulty", type=int, default=0,
+                   help="aircraft sending a wrong first fix and a 50 km jump")  # fmt: skip
     p.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     p.add_argument("--rate", type=parse_rate, default=2.4e6, help="sample rate (default 2.4e6)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
@@ -43,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.duration <= 0 or args.aircraft < 0 or args.ground < 0:
-        raise UserError("--duration must be positive, --aircraft and --ground not negative")
+    if args.duration <= 0 or min(args.aircraft, args.ground, args.faulty) < 0:
+        raise UserError("--duration must be positive, --aircraft/--ground/--faulty not negative")
     if not 2.0e6 <= args.rate <= 3.0e6:
         raise UserError("--rate must be between 2.0 and 3.0 MS/s")
     if args.scenario:
@@ -54,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.scenario}: not a usable scenario: {exc}") from None
     else:
         scenario = random_scenario(
-            args.aircraft, args.site, args.max_range_km * 1e3, seed=args.seed, n_ground=args.ground
+            args.aircraft,
+            args.site,
+            args.max_range_km * 1e3,
+            seed=args.seed,
+            n_ground=args.ground,
+            n_faulty=args.faulty,
         )
     stem = Path(args.output)
     if not stem.parent.is_dir():

@@ -217,11 +217,14 @@ def random_scenario(
     min_range_m: float = 5e3,
     maneuvering_fraction: float = 0.4,
     n_ground: int = 0,
+    n_faulty: int = 0,
 ) -> Scenario:
     """Aircraft at random ranges and bearings, high enough to be above the radio horizon.
 
-    ``n_ground`` more aircraft taxi (or stand) on the ground within 15 km of the site;
-    they are drawn from their own generator, so the airborne ones do not change.
+    ``n_ground`` more aircraft taxi (or stand) on the ground within 15 km of the site.
+    ``n_faulty`` of the airborne aircraft send a wrong first position and, a few seconds
+    later, one 50 km off (``PositionFault``). Both are drawn from their own generators,
+    so the other aircraft do not change.
     """
     rng = np.random.default_rng(seed)
     site = site or Site(52.0, 4.5, 10.0)
@@ -254,10 +257,26 @@ def random_scenario(
                 sends_airspeed=bool(rng.random() < 0.1),
             )
         )
+    _add_faults(aircraft[:n_aircraft], n_faulty, np.random.default_rng([seed, 2]))
     aircraft += _ground_aircraft(
         n_ground, np.random.default_rng([seed, 1]), {a.icao for a in aircraft}
     )
     return Scenario(site, aircraft)
+
+
+def _add_faults(aircraft: list[Aircraft], n: int, rng: np.random.Generator) -> None:
+    """A wrong first fix (20-50 km off) and a later 50 km jump for n of the aircraft."""
+    for i in rng.choice(len(aircraft), size=min(n, len(aircraft)), replace=False):
+        first_off_m, first_dir = float(rng.uniform(20e3, 50e3)), float(rng.uniform(0, 2 * math.pi))
+        jump_dir = float(rng.uniform(0, 2 * math.pi))
+        aircraft[i].faults = [
+            PositionFault(
+                0.0, first_off_m * math.sin(first_dir), first_off_m * math.cos(first_dir)
+            ),
+            PositionFault(
+                float(rng.uniform(3, 8)), 50e3 * math.sin(jump_dir), 50e3 * math.cos(jump_dir)
+            ),
+        ]
 
 
 def _ground_aircraft(n: int, rng: np.random.Generator, taken: set[int]) -> list[Aircraft]:
