@@ -21,6 +21,7 @@ COMMANDS = {
     "track": "track",
     "run": "run",
     "watch": "watch",
+    "replay": "replay",
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 
 import aiomqtt
@@ -14,7 +13,7 @@ from rich.live import Live
 
 from sensord.errors import UserError
 from sensord.geo import Site
-from sensord.ui.table import TrackBoard, update_from_payload
+from sensord.ui.table import TrackBoard, make_console, update_from_payload
 
 
 def add_parser(subparsers) -> None:
@@ -86,7 +85,7 @@ async def _watch(args: argparse.Namespace, board: TrackBoard, console: Console) 
 
 def run(args: argparse.Namespace) -> int:
     board = TrackBoard(_site(args.site))
-    console = Console(file=sys.stdout)
+    console = make_console()
     asyncio.run(_watch(args, board, console))
     console.print(board.table(title=f"sensord watch {args.node}"))
     return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+from rich.console import Console
 from rich.table import Table
 
 from sensord.geo import Site
@@ -96,3 +99,8 @@ def update_from_payload(payload: dict) -> TrackUpdate:
     kwargs["status"] = TrackStatus(payload["status"])
     kwargs["sensors"] = tuple(payload.get("sensors", ()))
     return TrackUpdate(**kwargs)
+
+
+def make_console() -> Console:
+    """A console on stdout; without a terminal, wide enough that the table is not truncated."""
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 140)

@@ -1,0 +1,146 @@
+"""``sensord replay FILE``: a recording through the receive chain, with progress, the live
+track table (optional), file/metrics outputs and a summary at the end."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sensord.chain import Chain
+from sensord.commands.source_args import add_source_arguments, open_file_source
+from sensord.commands.track import site_for
+from sensord.geo import Site
+from sensord.metrics import SensorMetrics
+from sensord.outputs.aircraft_json import AircraftJsonWriter
+from sensord.source.pacing import RealtimeSource
+from sensord.ui.summary import RunSummary
+from sensord.ui.table import TrackBoard, make_console
+
+
+def parse_speed(text: str) -> float | None:
+    """``max`` (None: as fast as possible) or a real-time factor > 0."""
+    if text == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = 0.0
+    if not speed > 0:
+        raise argparse.ArgumentTypeError("expected 'max' or a factor > 0, e.g. 1 or 4")
+    return speed
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by replay and demo."""
+    p.add_argument("--speed", type=parse_speed, default=None, help="max (default) or real time x N")
+    p.add_argument("--table", action="store_true", help="show the live track table")
+    p.add_argument("--aircraft-json", metavar="DIR", help="write DIR/aircraft.json (tar1090)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("replay", help="replay a recording with progress, table and summary")
+    add_source_arguments(p)
+    p.add_argument("--lat", type=float, help="receiver latitude, degrees (WGS84)")
+    p.add_argument("--lon", type=float, help="receiver longitude, degrees (WGS84)")
+    p.add_argument("--alt-m", type=float, default=0.0, help="receiver height, m (default 0)")
+    add_output_arguments(p)
+    p.set_defaults(func=run)
+
+
+def replay(
+    source, site: Site, args: argparse.Namespace, console: Console, fix_bits: int = 1
+) -> RunSummary:
+    """Run ``source`` through the chain, feeding the table, outputs and metrics; the summary."""
+    total = getattr(source, "n_samples", None)  # file sources know their length
+    if args.speed is not None:
+        source = RealtimeSource(source, args.speed)
+    chain = Chain(source.rate_hz, site, fix_bits=fix_bits)
+    board = TrackBoard(site)
+    summary = RunSummary()
+    writer = AircraftJsonWriter(args.aircraft_json) if args.aircraft_json else None
+    metrics = SensorMetrics() if args.metrics_port is not None else None
+    if metrics:
+        port = metrics.serve(args.metrics_port)
+        console.print(f"metrics on http://127.0.0.1:{port}/metrics")
+    progress = Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    task = progress.add_task("replay", total=total)
+    interactive = console.is_terminal
+    live = Live(Group(progress), console=console, refresh_per_second=4) if interactive else None
+    last_write = 0.0
+    try:
+        if live:
+            live.start()
+        for step in chain.run(ProgressSource(source, progress, task, summary)):
+            ranges = [board.range_m(u) for u in step.updates]
+            board.update(step.updates)
+            summary.add_frames(step.frames)
+            summary.add_updates(step.updates, ranges)
+            if writer:
+                writer.add_frames(
+                    [int(i) for i in step.frames["icao"]],
+                    [float(v) for v in step.frames["signal_dbfs"]],
+                )
+                writer.add_updates(step.updates)
+                if time.monotonic() - last_write >= 1.0:
+                    writer.write(board.now_s)
+                    last_write = time.monotonic()
+            if metrics:
+                metrics.observe_frames(step.frames)
+                metrics.observe_updates(step.updates, ranges)
+            if live:
+                live.update(Group(progress, board.table()) if args.table else Group(progress))
+            elif args.table:
+                for u in step.updates:
+                    console.print(
+                        f"{board.now_s:8.2f} s {u.track_id} {u.icao or ''} {u.status.value}",
+                        highlight=False,
+                    )
+    finally:
+        if live:
+            live.stop()
+        source.close()
+    if writer:
+        writer.write(board.now_s)
+    if metrics:
+        metrics.observe_samples(summary.samples)
+    console.print(board.table(title="tracks at the end"))
+    return summary
+
+
+class ProgressSource:
+    """Wraps a source: counts its samples into the summary and advances the progress bar."""
+
+    def __init__(self, source, progress: Progress, task, summary: RunSummary) -> None:
+        self.source = source
+        self.rate_hz = source.rate_hz
+        self._progress, self._task, self._summary = progress, task, summary
+
+    def blocks(self):
+        for block in self.source.blocks():
+            self._summary.samples += block.n_samples
+            self._progress.advance(self._task, block.n_samples)
+            yield block
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    site = site_for(args)
+    source = open_file_source(args)
+    console = make_console()
+    summary = replay(source, site, args, console, args.fix_bits)
+    for line in summary.lines(source.rate_hz):
+        console.print(line, highlight=False)
+    return 0
