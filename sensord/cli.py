@@ -22,6 +22,7 @@ COMMANDS = {
     "run": "run",
     "watch": "watch",
     "replay": "replay",
+    "demo": "demo",
 }
 
 

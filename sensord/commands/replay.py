@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -17,6 +18,7 @@ from sensord.geo import Site
 from sensord.metrics import SensorMetrics
 from sensord.outputs.aircraft_json import AircraftJsonWriter
 from sensord.source.pacing import RealtimeSource
+from sensord.tracker.update import TrackUpdate
 from sensord.ui.summary import RunSummary
 from sensord.ui.table import TrackBoard, make_console
 
@@ -53,9 +55,15 @@ def add_parser(subparsers) -> None:
 
 
 def replay(
-    source, site: Site, args: argparse.Namespace, console: Console, fix_bits: int = 1
+    source,
+    site: Site,
+    args: argparse.Namespace,
+    console: Console,
+    fix_bits: int = 1,
+    on_updates: Callable[[list[TrackUpdate]], None] | None = None,
 ) -> RunSummary:
-    """Run ``source`` through the chain, feeding the table, outputs and metrics; the summary."""
+    """Run ``source`` through the chain, feeding the table, outputs, metrics and ``on_updates``
+    (e.g. an MQTT publisher); returns the summary."""
     total = getattr(source, "n_samples", None)  # file sources know their length
     if args.speed is not None:
         source = RealtimeSource(source, args.speed)
@@ -84,6 +92,8 @@ def replay(
         for step in chain.run(ProgressSource(source, progress, task, summary)):
             ranges = [board.range_m(u) for u in step.updates]
             board.update(step.updates)
+            if on_updates and step.updates:
+                on_updates(step.updates)
             summary.add_frames(step.frames)
             summary.add_updates(step.updates, ranges)
             if writer:
