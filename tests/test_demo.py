@@ -1,4 +1,4 @@
-"""``sensord demo`` in a subprocess: synthesises the bundled scenario, replays it, publishes tracks."""
+"""``sensord demo`` in a subprocess: synthesises the bundled scenario, replays, publishes tracks."""
 
 from __future__ import annotations
 

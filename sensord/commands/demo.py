@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     mqtt = MqttThread(host, port, args.node)
     mqtt.start()
     console.print(
-        f"MQTT: {'embedded broker' if mqtt.embedded else 'broker'} on {host}:{mqtt.port}; watch it with\n"
+        f"MQTT: {'embedded broker' if mqtt.embedded else 'broker'} on {host}:{mqtt.port}; "
+        "watch it with\n"
         f"  mosquitto_sub -h {host} -p {mqtt.port} -t 'sensord/#' -v\n"
         f"  sensord watch --host {host} --port {mqtt.port} --node {args.node}",
         highlight=False,
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="sensord-demo-") as tmp:
             console.print(
-                f"synthesising {args.duration:.0f} s of the bundled scenario ({len(scenario.aircraft)} aircraft)..."
+                f"synthesising {args.duration:.0f} s of the bundled scenario "
+                f"({len(scenario.aircraft)} aircraft)..."
             )
             paths, _truth = record(
                 scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
