@@ -23,6 +23,7 @@ COMMANDS = {
     "watch": "watch",
     "replay": "replay",
     "demo": "demo",
+    "plot": "plot",
 }
 
 

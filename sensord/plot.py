@@ -1,0 +1,82 @@
+"""Track map (ENU around the receiver) and range/altitude coverage polar plot, to PNG.
+
+matplotlib is the optional ``plot`` extra; without it the caller gets one clear message.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from sensord.errors import UserError
+from sensord.geo import FT_M, Site
+from sensord.tracker.update import TrackUpdate
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UserError("plotting needs matplotlib: pip install 'sensord[plot]'") from None
+    return plt
+
+
+def positions_enu_km(updates: list[TrackUpdate], site: Site) -> dict[str, np.ndarray]:
+    """Per track, the (N, 4) array of east, north, up (km) and altitude (ft) of its positions."""
+    by_track: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for u in updates:
+        if u.lat_deg is not None and u.lon_deg is not None:
+            alt_ft = u.alt_baro_ft if u.alt_baro_ft is not None else (u.alt_geom_ft or 0.0)
+            by_track[u.icao or u.track_id].append((u.lat_deg, u.lon_deg, alt_ft))
+    out = {}
+    for key, rows in by_track.items():
+        lla = np.asarray(rows)
+        enu_m = site.to_enu(lla[:, 0], lla[:, 1], lla[:, 2] * FT_M)
+        out[key] = np.column_stack([enu_m / 1000.0, lla[:, 2]])
+    return out
+
+
+def plot_tracks(
+    updates: list[TrackUpdate], site: Site, path: str | Path, title: str = "sensord"
+) -> int:
+    """Write the PNG; returns the number of tracks drawn."""
+    plt = _pyplot()
+    tracks = positions_enu_km(updates, site)
+    if not tracks:
+        raise UserError("no positions to plot")
+    fig = plt.figure(figsize=(13, 6))
+    ax_map = fig.add_subplot(1, 2, 1)
+    ax_cov = fig.add_subplot(1, 2, 2, projection="polar")
+    all_pts = np.concatenate(list(tracks.values()))
+    for key, pts in tracks.items():
+        ax_map.plot(pts[:, 0], pts[:, 1], lw=1)
+        ax_map.annotate(key, pts[-1, :2], fontsize=7)
+    ax_map.plot([0], [0], "k^", ms=9, label="receiver")
+    ax_map.set_xlabel("east, km")
+    ax_map.set_ylabel("north, km")
+    ax_map.set_aspect("equal", adjustable="datalim")
+    ax_map.grid(alpha=0.3)
+    ax_map.legend(loc="upper right")
+    ax_map.set_title(
+        f"{title}: {len(tracks)} tracks (ENU around {site.lat_deg:.3f}, {site.lon_deg:.3f})"
+    )
+    azimuth_rad = np.arctan2(all_pts[:, 0], all_pts[:, 1])
+    range_km = np.hypot(all_pts[:, 0], all_pts[:, 1])
+    sc = ax_cov.scatter(azimuth_rad, range_km, c=all_pts[:, 3], s=4, cmap="viridis")
+    ax_cov.set_theta_zero_location("N")
+    ax_cov.set_theta_direction(-1)
+    ax_cov.set_title(f"coverage: max range {range_km.max():.0f} km")
+    fig.colorbar(sc, ax=ax_cov, label="altitude, ft", shrink=0.8)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        plt.close(fig)
+    return len(tracks)
