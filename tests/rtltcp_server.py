@@ -81,7 +81,7 @@ class RtlTcpTestServer:
                 conn.sendall(self.data[self.sent_bytes : end])
                 self.sent_bytes = end
             if self.sent_bytes < len(self.data):
-                conn.shutdown(socket.SHUT_RDWR)
+                conn.shutdown(socket.SHUT_WR)  # graceful: everything sent arrives
                 self._refuse_for(self.outage_s)
                 return
             self._stop.wait()  # recording done: stay connected and idle, like a quiet band

@@ -43,12 +43,14 @@ def live_frames(source, n_samples: int, timeout_s: float = 20.0):
     """Demodulate a live source until ``n_samples`` have been delivered; return frames, blocks."""
     demod = Demodulator(source.rate_hz)
     parts, starts = [], []
-    deadline = time.monotonic() + timeout_s
+    watchdog = threading.Timer(timeout_s, source.close)
+    watchdog.start()
     for block in source.blocks():
         starts.append((block.start_sample, block.n_samples))
         parts.append(demod.feed_block(block))
-        if source.stats.samples >= n_samples or time.monotonic() > deadline:
+        if source.stats.samples >= n_samples:
             break
+    watchdog.cancel()
     parts.append(demod.flush())
     source.close()
     return np.concatenate(parts), starts
