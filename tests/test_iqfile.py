@@ -173,3 +173,24 @@ def test_cli_reports_one_line_without_traceback(tmp_path, args, message):
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_format_flag_overrides_sigmf_datatype_with_a_warning(tmp_path, caplog):
+    data = _signal("cs8")
+    data.tofile(tmp_path / "c.sigmf-data")
+    sigmf.write_meta(tmp_path / "c.sigmf-data", "cu8", 2.0e6)
+    src = IQFileSource(tmp_path / "c.sigmf-meta", fmt="cs8", rate_hz=2.4e6)
+    assert (src.fmt, src.rate_hz) == ("cs8", 2.4e6)
+    np.testing.assert_array_equal(_read_all(src)[0], data)
+    assert "overrides core:datatype" in caplog.text
+    assert "overrides core:sample_rate" in caplog.text
+
+
+def test_file_options_on_a_live_spec_are_refused(tmp_path):
+    with pytest.raises(SourceError, match="recorded files only"):
+        open_source("rtltcp://127.0.0.1:1234", fmt="cu8", rate_hz=2.4e6, iq_order="iq")
+    with pytest.raises(SourceError, match="recorded files only"):
+        open_source("rtlsdr:0", fmt=None, iq_order="qi")
+    path = tmp_path / "rtlsdr_capture_2000k.cu8"
+    _signal("cu8").tofile(path)
+    assert open_source(str(path)).rate_hz == 2.0e6

@@ -105,11 +105,16 @@ class IQFileSource(IQSource):
         is_sigmf = fmt == "sigmf" or path.suffix in (".sigmf-meta", ".sigmf-data")
         if is_sigmf:
             meta = sigmf.read_meta(path)
+            if fmt not in (None, "sigmf", meta.fmt):
+                log.warning("%s: --format %s overrides core:datatype (%s)", path, fmt, meta.fmt)
+            data_fmt = meta.fmt if fmt in (None, "sigmf") else fmt
+            if data_fmt not in SAMPLE_FORMATS:
+                raise SourceError(f"unknown format {fmt!r} (one of {', '.join(SAMPLE_FORMATS)})")
             if rate_hz is not None and abs(rate_hz - meta.rate_hz) > 1e-3:
                 log.warning(
                     "%s: --rate %.0f overrides core:sample_rate %.0f", path, rate_hz, meta.rate_hz
                 )
-            return meta.data_path, meta.fmt, rate_hz or meta.rate_hz
+            return meta.data_path, data_fmt, rate_hz or meta.rate_hz
         if fmt is not None and fmt not in SAMPLE_FORMATS:
             raise SourceError(
                 f"unknown format {fmt!r} (one of {', '.join([*SAMPLE_FORMATS, 'sigmf'])})"
@@ -174,6 +179,10 @@ class IQFileSource(IQSource):
 
 def open_source(spec: str, **options) -> IQSource:
     """A source from a spec: PATH or ``file:PATH``, ``rtltcp://HOST:PORT``, ``rtlsdr[:DEV]``."""
+    if spec.startswith(("rtltcp://", "rtlsdr:")) or spec == "rtlsdr":
+        fmt, iq_order = options.pop("fmt", None), options.pop("iq_order", "iq")
+        if fmt is not None or iq_order != "iq":
+            raise SourceError(f"{spec}: --format and --iq-order apply to recorded files only")
     if spec.startswith("rtltcp://"):
         try:
             from sensord.source.rtltcp import RtlTcpSource
