@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import Subscriber
+from conftest import Subscriber, free_port
 
+from sensord.outputs import beast
 from sensord.sim.scenario import Scenario
 
 
@@ -53,3 +56,62 @@ def test_demo_publishes_tracks_to_a_given_broker(broker):
 def test_demo_bad_broker_argument_is_one_line_error():
     out = _demo("--broker", "nonsense")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
+
+
+def _read_all(port: int, deadline_s: float) -> bytes:
+    """Connect (retrying until the demo listens) and read until the demo closes the socket."""
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=deadline_s)
+            break
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+    chunks = []
+    with sock:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_demo_serves_beast_and_sbs_to_tcp_clients():
+    sbs_port, beast_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sensord",
+            "demo",
+            "--speed",
+            "4",
+            "--duration",
+            "8",
+            "--sbs-port",
+            str(sbs_port),
+            "--beast-port",
+            str(beast_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with ThreadPoolExecutor(2) as pool:
+        beast_data, sbs_data = pool.map(lambda p: _read_all(p, 30), (beast_port, sbs_port))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    scenario = Scenario.load(
+        Path(__file__).resolve().parents[1] / "sensord" / "data" / "demo.scenario.json"
+    )
+    truth = {f"{a.icao:06X}" for a in scenario.aircraft}
+    records = beast.decode_stream(beast_data)
+    n_frames = int(re.search(r"frames +(\d+):", out).group(1))
+    assert len(records) == n_frames  # the client connects while the recording is synthesised
+    df17 = [msg for _, _, msg in records if msg[0] >> 3 == 17]
+    assert df17 and {msg[1:4].hex().upper() for msg in df17} <= truth
+    lines = sbs_data.decode("ascii").split("\r\n")[:-1]
+    assert lines and all(line.startswith("MSG,") and len(line.split(",")) == 22 for line in lines)
+    assert {line.split(",")[4] for line in lines} <= truth
+    callsigns = {line.split(",")[10] for line in lines if line.startswith("MSG,1,")}
+    assert callsigns == {a.callsign for a in scenario.aircraft}

@@ -16,13 +16,15 @@ import threading
 from importlib import resources
 from pathlib import Path
 
+from sensord.chain import ChainOutput
 from sensord.commands.replay import add_output_arguments, parse_speed, replay
 from sensord.errors import UserError
+from sensord.outputs import beast, sbs
+from sensord.outputs.tcp import BroadcastServer
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.sim.recording import record
 from sensord.sim.scenario import Scenario
 from sensord.source.iqfile import IQFileSource
-from sensord.tracker.update import TrackUpdate
 from sensord.ui.table import make_console
 
 DEMO_RATE_HZ = 2.0e6
@@ -38,13 +40,17 @@ def add_parser(subparsers) -> None:
         "--broker", metavar="HOST:PORT", help="publish to this broker instead of an embedded one"
     )
     p.add_argument("--node", default="demo", help="node name in the topics (default demo)")
+    p.add_argument("--sbs-port", type=int, help="serve SBS/BaseStation lines on 127.0.0.1:PORT")
+    p.add_argument("--beast-port", type=int, help="serve Beast binary frames on 127.0.0.1:PORT")
     p.set_defaults(func=run)
 
 
 class MqttThread:
     """An event loop in a thread running the publisher, and the embedded broker if needed."""
 
-    def __init__(self, host: str, port: int | None, node: str) -> None:
+    def __init__(
+        self, host: str, port: int | None, node: str, sbs_port: int | None, beast_port: int | None
+    ) -> None:
         self.embedded = port is None
         self.host, self.port = host, port or _free_port()
         self.node = node
@@ -53,6 +59,8 @@ class MqttThread:
         self._broker = None
         self.publisher: Publisher | None = None
         self._task = None
+        self.sbs = None if sbs_port is None else BroadcastServer("127.0.0.1", sbs_port)
+        self.beast = None if beast_port is None else BroadcastServer("127.0.0.1", beast_port)
 
     def start(self) -> None:
         self._thread.start()
@@ -70,15 +78,31 @@ class MqttThread:
             }
             self._broker = Broker(config)
             await self._broker.start()
+        for server in (self.sbs, self.beast):
+            if server is not None:
+                try:
+                    await server.start()
+                except OSError as exc:
+                    raise UserError(
+                        f"cannot listen on 127.0.0.1:{server.port}: {exc.strerror}"
+                    ) from None
         settings = MqttSettings(
             host=self.host, port=self.port, node=self.node, protocol=311 if self.embedded else 5
         )
         self.publisher = Publisher(settings)
         self._task = asyncio.ensure_future(self.publisher.run())
 
-    def publish(self, updates: list[TrackUpdate]) -> None:
-        """Hand updates to the publisher (called from the replay thread)."""
-        self.loop.call_soon_threadsafe(self.publisher.track_updates, updates)
+    def publish(self, step: ChainOutput) -> None:
+        """Hand one step's updates and frames to the outputs (called from the replay thread)."""
+        self.loop.call_soon_threadsafe(self._publish, step)
+
+    def _publish(self, step: ChainOutput) -> None:
+        if step.updates:
+            self.publisher.track_updates(step.updates)
+        if self.sbs is not None:
+            self.sbs.broadcast(sbs.encode_updates(step.updates))
+        if self.beast is not None:
+            self.beast.broadcast(beast.encode_frames(step.frames))
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=15)
@@ -87,6 +111,9 @@ class MqttThread:
 
     async def _stop(self) -> None:
         await self.publisher.stop()
+        for server in (self.sbs, self.beast):
+            if server is not None:
+                await server.close()
         if self._broker is not None:
             await self._broker.shutdown()
 
@@ -111,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     host, port = _broker_address(args.broker)
     scenario_path = resources.files("sensord") / "data" / "demo.scenario.json"
     scenario = Scenario.load(Path(str(scenario_path)))
-    mqtt = MqttThread(host, port, args.node)
+    mqtt = MqttThread(host, port, args.node, args.sbs_port, args.beast_port)
     mqtt.start()
     console.print(
         f"MQTT: {'embedded broker' if mqtt.embedded else 'broker'} on {host}:{mqtt.port}; "
@@ -130,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
             )
             source = IQFileSource(paths[0], fmt="cu8", rate_hz=DEMO_RATE_HZ)
-            summary = replay(source, scenario.site, args, console, on_updates=mqtt.publish)
+            summary = replay(source, scenario.site, args, console, on_step=mqtt.publish)
     finally:
         mqtt.stop()
     for line in summary.lines(DEMO_RATE_HZ):

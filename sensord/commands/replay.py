@@ -11,14 +11,13 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from sensord.chain import Chain
+from sensord.chain import Chain, ChainOutput
 from sensord.commands.source_args import add_source_arguments, open_file_source
 from sensord.commands.track import site_for
 from sensord.geo import Site
 from sensord.metrics import SensorMetrics
 from sensord.outputs.aircraft_json import AircraftJsonWriter
 from sensord.source.pacing import RealtimeSource
-from sensord.tracker.update import TrackUpdate
 from sensord.ui.summary import RunSummary
 from sensord.ui.table import TrackBoard, make_console
 
@@ -60,10 +59,10 @@ def replay(
     args: argparse.Namespace,
     console: Console,
     fix_bits: int = 1,
-    on_updates: Callable[[list[TrackUpdate]], None] | None = None,
+    on_step: Callable[[ChainOutput], None] | None = None,
 ) -> RunSummary:
-    """Run ``source`` through the chain, feeding the table, outputs, metrics and ``on_updates``
-    (e.g. an MQTT publisher); returns the summary."""
+    """Run ``source`` through the chain, feeding the table, outputs, metrics and ``on_step``
+    (e.g. MQTT and TCP outputs); returns the summary."""
     total = getattr(source, "n_samples", None)  # file sources know their length
     if args.speed is not None:
         source = RealtimeSource(source, args.speed)
@@ -92,8 +91,8 @@ def replay(
         for step in chain.run(ProgressSource(source, progress, task, summary)):
             ranges = [board.range_m(u) for u in step.updates]
             board.update(step.updates)
-            if on_updates and step.updates:
-                on_updates(step.updates)
+            if on_step:
+                on_step(step)
             summary.add_frames(step.frames)
             summary.add_updates(step.updates, ranges)
             if writer:
