@@ -177,3 +177,11 @@ def test_aircraft_json_written_atomically_with_documented_fields(tmp_path):
 def test_aircraft_json_missing_directory_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         AircraftJsonWriter(tmp_path / "nope")
+
+
+def test_aircraft_json_unwritable_target_is_one_clear_error_and_no_temporary(tmp_path):
+    writer = AircraftJsonWriter(tmp_path)
+    (tmp_path / "aircraft.json").mkdir()  # os.replace onto a directory fails
+    with pytest.raises(UserError, match="cannot write"):
+        writer.write(now_s=1.0)
+    assert [p.name for p in tmp_path.iterdir()] == ["aircraft.json"]

@@ -87,6 +87,7 @@ class AircraftJsonWriter:
 
     def write(self, now_s: float) -> None:
         """Write the file atomically; a write error is one clear message."""
+        tmp = None
         try:
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".aircraft.", suffix=".tmp")
             with os.fdopen(fd, "w") as f:
@@ -94,4 +95,6 @@ class AircraftJsonWriter:
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.path)
         except OSError as exc:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
             raise UserError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
