@@ -1,5 +1,6 @@
 """IQ file sources: formats round-trip, blocks are bounded and contiguous, faults are clear."""
 
+import os
 import subprocess
 import sys
 
@@ -194,3 +195,27 @@ def test_file_options_on_a_live_spec_are_refused(tmp_path):
     path = tmp_path / "rtlsdr_capture_2000k.cu8"
     _signal("cu8").tofile(path)
     assert open_source(str(path)).rate_hz == 2.0e6
+
+
+def test_streaming_keeps_at_most_a_couple_of_blocks_resident(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "big.cs16"
+    np.zeros(2 * 400_000, dtype="<i2").tofile(path)  # 1.6 MB, 48 blocks of 32 KiB
+    tracemalloc.start()
+    n = sum(
+        b.samples.shape[0] for b in IQFileSource(path, block_samples=8192, iq_order="qi").blocks()
+    )
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert n == 800_000
+    assert peak < 3 * 8192 * 4 + 64_000, peak
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "locked.cu8"
+    path.write_bytes(b"\0" * 8)
+    path.chmod(0)
+    with pytest.raises(SourceError, match="permission denied"):
+        IQFileSource(path)
