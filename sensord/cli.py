@@ -20,6 +20,7 @@ COMMANDS = {
     "simulate": "simulate",
     "track": "track",
     "run": "run",
+    "devices": "devices",
     "watch": "watch",
     "replay": "replay",
     "demo": "demo",
