@@ -85,6 +85,7 @@ def replay(
     interactive = console.is_terminal
     live = Live(Group(progress), console=console, refresh_per_second=4) if interactive else None
     last_write = 0.0
+    last_status: dict = {}
     try:
         if live:
             live.start()
@@ -109,10 +110,14 @@ def replay(
                 metrics.observe_updates(step.updates, ranges)
             if live:
                 live.update(Group(progress, board.table()) if args.table else Group(progress))
-            elif args.table:
+            elif args.table:  # no terminal: one line per track state change
                 for u in step.updates:
+                    if last_status.get(u.track_id) is u.status:
+                        continue
+                    last_status[u.track_id] = u.status
+                    who = f"{u.icao or u.track_id} {u.callsign or ''}"
                     console.print(
-                        f"{board.now_s:8.2f} s {u.track_id} {u.icao or ''} {u.status.value}",
+                        f"{board.now_s:8.2f} s {who} {u.status.value}",
                         highlight=False,
                     )
     finally:
