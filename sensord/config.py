@@ -93,6 +93,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cert_file": Key(str, "", None, "client certificate (PEM)"),
         "key_file": Key(str, "", None, "client key (PEM)"),
     },
+    "outputs": {
+        "bind": Key(str, "127.0.0.1", None, "address the TCP/HTTP outputs listen on"),
+        "sbs_port": Key(int, 0, _range(0, 65535), "SBS/BaseStation lines (30003); 0 = off"),
+        "beast_port": Key(int, 0, _range(0, 65535), "Beast binary (30005); 0 = off"),
+        "aircraft_json_dir": Key(str, "", None, "write aircraft.json here (tar1090); '' = off"),
+        "metrics_port": Key(int, 0, _range(0, 65535), "Prometheus /metrics; 0 = off"),
+    },
     "logging": {
         "level": Key(str, "warning", _choice(*LOG_LEVELS), "log level"),
     },

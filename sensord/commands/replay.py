@@ -4,7 +4,6 @@ track table (optional), file/metrics outputs and a summary at the end."""
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 from rich.console import Console, Group
@@ -17,6 +16,7 @@ from sensord.commands.track import site_for
 from sensord.geo import Site
 from sensord.metrics import SensorMetrics
 from sensord.outputs.aircraft_json import AircraftJsonWriter
+from sensord.outputs.step import StepOutputs
 from sensord.source.pacing import RealtimeSource
 from sensord.ui.summary import RunSummary
 from sensord.ui.table import TrackBoard, make_console
@@ -74,6 +74,7 @@ def replay(
     if metrics:
         port = metrics.serve(args.metrics_port)
         console.print(f"metrics on http://127.0.0.1:{port}/metrics")
+    outputs = StepOutputs(site, writer, metrics)
     progress = Progress(
         TextColumn("replay"),
         BarColumn(),
@@ -84,7 +85,6 @@ def replay(
     task = progress.add_task("replay", total=total)
     interactive = console.is_terminal
     live = Live(Group(progress), console=console, refresh_per_second=4) if interactive else None
-    last_write = 0.0
     last_status: dict = {}
     try:
         if live:
@@ -96,18 +96,7 @@ def replay(
                 on_step(step)
             summary.add_frames(step.frames)
             summary.add_updates(step.updates, ranges)
-            if writer:
-                writer.add_frames(
-                    [int(i) for i in step.frames["icao"]],
-                    [float(v) for v in step.frames["signal_dbfs"]],
-                )
-                writer.add_updates(step.updates)
-                if time.monotonic() - last_write >= 1.0:
-                    writer.write(board.now_s)
-                    last_write = time.monotonic()
-            if metrics:
-                metrics.observe_frames(step.frames)
-                metrics.observe_updates(step.updates, ranges)
+            outputs.on_step(step)
             if live:
                 live.update(Group(progress, board.table()) if args.table else Group(progress))
             elif args.table:  # no terminal: one line per track state change
@@ -124,10 +113,7 @@ def replay(
         if live:
             live.stop()
         source.close()
-    if writer:
-        writer.write(board.now_s)
-    if metrics:
-        metrics.observe_samples(summary.samples)
+    outputs.finish(summary.samples)
     console.print(board.table(title="tracks at the end"))
     return summary
 

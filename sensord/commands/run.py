@@ -14,6 +14,7 @@ import signal
 
 from sensord import config as config_mod
 from sensord.daemon.notify import Notifier
+from sensord.daemon.outputs import DaemonOutputs
 from sensord.daemon.pipeline import Pipeline
 from sensord.errors import UserError
 from sensord.geo import Site
@@ -122,6 +123,9 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         publish_detections=mq["publish_detections"],
         lossless=file_source,
     )
+    outputs = DaemonOutputs(cfg["outputs"], site)
+    await outputs.start()
+    pipeline.on_step = outputs.on_step
     notifier = Notifier()
     loop = asyncio.get_running_loop()
 
@@ -154,6 +158,7 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
             await publisher.stop(FLUSH_DEADLINE_S)
             publisher_task.cancel()
     s = pipeline.chain.demod.stats
+    await outputs.close(s.samples)
     log.warning(
         "stopped: %d samples, %d frames, %d tracks created",
         s.samples,

@@ -23,14 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from sensord.chain import Chain
+from sensord.chain import Chain, ChainOutput
 from sensord.detections import detection_dict
 from sensord.frames import frame_json
 from sensord.geo import Site
 from sensord.publish.mqtt import Publisher
 from sensord.source.base import IQSource
 from sensord.tracker.tracker import TrackerConfig
-from sensord.tracker.update import TrackUpdate
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class Pipeline:
         tracker_config: TrackerConfig | None = None,
         publish_frames: bool = False,
         publish_detections: bool = False,
-        on_updates: Callable[[list[TrackUpdate]], None] | None = None,
+        on_step: Callable[[ChainOutput], None] | None = None,
         stall_grace_s: float = 10.0,
         lossless: bool = False,
     ) -> None:
@@ -74,7 +73,7 @@ class Pipeline:
         )
         self.publish_frames = publish_frames
         self.publish_detections = publish_detections
-        self.on_updates = on_updates
+        self.on_step = on_step
         self.stall_grace_s = stall_grace_s
         self.lossless = lossless
         self.stats = PipelineStats()
@@ -165,8 +164,8 @@ class Pipeline:
     async def _consume(self) -> None:
         assert self._queue is not None
         while (step := await self._queue.get()) is not None:
-            if self.on_updates and step.updates:
-                self.on_updates(step.updates)
+            if self.on_step:
+                self.on_step(step)
             if self.publisher is None:
                 continue
             if step.updates:

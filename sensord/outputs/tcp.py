@@ -21,6 +21,7 @@ class BroadcastServer:
         self.max_buffer_bytes = max_buffer_bytes
         self.dropped_clients = 0
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task] = set()
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> int:
@@ -35,6 +36,9 @@ class BroadcastServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while await reader.read(4096):  # clients only listen; drain anything they send
                 pass
@@ -42,6 +46,7 @@ class BroadcastServer:
             pass
         finally:
             self._writers.discard(writer)
+            self._handlers.discard(task)
             writer.close()
 
     def broadcast(self, data: bytes) -> None:
@@ -58,10 +63,13 @@ class BroadcastServer:
             writer.write(data)
 
     async def close(self) -> None:
-        """Stop listening and disconnect every client."""
+        """Stop listening and disconnect every client; their handlers end before this returns
+        (a handler still pending at loop shutdown would be cancelled and logged as an error)."""
         for writer in list(self._writers):
             writer.close()
         self._writers.clear()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=2.0)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sensord.geo import Site
+from sensord.outputs.step import range_m
 from sensord.tracker.update import TrackStatus, TrackUpdate
 
 COLUMNS = (
@@ -46,10 +47,7 @@ class TrackBoard:
 
     def range_m(self, u: TrackUpdate) -> float | None:
         """Horizontal distance from the site to the track's position, m."""
-        if self.site is None or u.lat_deg is None or u.lon_deg is None:
-            return None
-        east_m, north_m, _up = self.site.to_enu(u.lat_deg, u.lon_deg, self.site.alt_m)
-        return float((east_m**2 + north_m**2) ** 0.5)
+        return None if self.site is None else range_m(self.site, u)
 
     def rows(self) -> list[tuple[str, ...]]:
         """One row of text per track, nearest first (tracks without position last)."""

@@ -1,0 +1,116 @@
+"""`sensord run` with its [outputs]: Beast and SBS over TCP, aircraft.json, metrics."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from conftest import free_port
+
+from sensord.geo import Site
+from sensord.outputs.beast import decode_stream
+from sensord.sim import random_scenario, simulate, write_recording
+
+SITE = Site(52.0, 4.5, 10.0)
+
+
+def _read_for(sock: socket.socket, seconds: float) -> bytes:
+    sock.settimeout(0.2)
+    data = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _connect(port: int) -> socket.socket:
+    for _ in range(100):
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=1)
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def test_outputs_served_while_running(tmp_path):
+    res = simulate(random_scenario(5, SITE, max_range_m=150e3, seed=31), 2.4e6, 8.0, seed=31)
+    stem = tmp_path / "rec"
+    write_recording(res, stem)
+    beast_port, sbs_port, metrics_port = free_port(), free_port(), free_port()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[receiver]
+lat_deg = {SITE.lat_deg}
+lon_deg = {SITE.lon_deg}
+[source]
+spec = "{stem.with_suffix(".cu8")}"
+realtime = true
+[mqtt]
+enabled = false
+[outputs]
+beast_port = {beast_port}
+sbs_port = {sbs_port}
+metrics_port = {metrics_port}
+aircraft_json_dir = "{tmp_path}"
+""")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensord", "run", "-c", str(cfg)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        beast_client, sbs_client = _connect(beast_port), _connect(sbs_port)
+        beast_bytes = _read_for(beast_client, 4.0)
+        sbs_text = _read_for(sbs_client, 0.5).decode()
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err
+    frames = decode_stream(beast_bytes)
+    truth = {bytes(r["msg"][: r["nbits"] // 8]) for r in res.truth}
+    assert len(frames) > 50 and all(payload in truth for _, _, payload in frames)
+    assert sbs_text.startswith("MSG,") or "\nMSG," in sbs_text
+    assert "sensord_frames" in metrics or "frames" in metrics
+    doc = json.loads((tmp_path / "aircraft.json").read_text())
+    heard = {f"{int(a.icao):06x}" for a in res.scenario.aircraft}
+    assert doc["aircraft"] and {a["hex"].lower() for a in doc["aircraft"]} <= heard
+
+
+def test_output_port_in_use_is_one_line(tmp_path):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[receiver]
+lat_deg = 52.0
+lon_deg = 4.5
+[source]
+spec = "{tmp_path / "x.cu8"}"
+[mqtt]
+enabled = false
+[outputs]
+beast_port = {busy.getsockname()[1]}
+""")
+    (tmp_path / "x.cu8").write_bytes(b"\x7f" * 4096)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensord", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    busy.close()
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("sensord run: error: [outputs] cannot listen")
+    )
