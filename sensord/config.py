@@ -99,6 +99,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "beast_port": Key(int, 0, _range(0, 65535), "Beast binary (30005); 0 = off"),
         "aircraft_json_dir": Key(str, "", None, "write aircraft.json here (tar1090); '' = off"),
         "metrics_port": Key(int, 0, _range(0, 65535), "Prometheus /metrics; 0 = off"),
+        "hass_discovery": Key(bool, False, None, "Home Assistant device_tracker per track"),
+        "hass_max_trackers": Key(int, 20, _range(1, 1000), "at most this many trackers"),
+        "hass_prefix": Key(str, "homeassistant", None, "Home Assistant's discovery prefix"),
     },
     "logging": {
         "level": Key(str, "warning", _choice(*LOG_LEVELS), "log level"),

@@ -114,3 +114,40 @@ beast_port = {busy.getsockname()[1]}
         .splitlines()[-1]
         .startswith("sensord run: error: [outputs] cannot listen")
     )
+
+
+def test_home_assistant_discovery_through_the_daemon(broker, tmp_path):
+    from conftest import Subscriber
+
+    res = simulate(random_scenario(4, SITE, max_range_m=150e3, seed=33), 2.4e6, 6.0, seed=33)
+    stem = tmp_path / "rec"
+    write_recording(res, stem)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[receiver]
+lat_deg = {SITE.lat_deg}
+lon_deg = {SITE.lon_deg}
+[source]
+spec = "{stem.with_suffix(".cu8")}"
+[mqtt]
+port = {broker.port}
+[outputs]
+hass_discovery = true
+hass_max_trackers = 2
+""")
+    sub = Subscriber(broker.port, topic="homeassistant/#")
+    time.sleep(0.3)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensord", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    time.sleep(0.5)
+    sub.close()
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    configs = {t: json.loads(p) for t, p, _ in sub.messages if t.endswith("/config") and p}
+    assert 1 <= len(configs) <= 2  # the cap
+    for topic, doc in configs.items():
+        assert topic.startswith("homeassistant/device_tracker/sensord_rx0_")
+        assert doc["source_type"] == "gps"

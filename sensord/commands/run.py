@@ -123,7 +123,7 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         publish_detections=mq["publish_detections"],
         lossless=file_source,
     )
-    outputs = DaemonOutputs(cfg["outputs"], site)
+    outputs = DaemonOutputs(cfg["outputs"], site, publisher, mq["node"])
     await outputs.start()
     pipeline.on_step = outputs.on_step
     notifier = Notifier()

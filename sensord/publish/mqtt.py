@@ -101,6 +101,7 @@ class Publisher:
         self._published: dict[str, TrackUpdate] = {}  # what subscribers last got, per track
         self._dirty: dict[str, TrackUpdate | None] = {}  # to publish (None: clear)
         self._events: deque[dict] = deque(maxlen=10000)
+        self._extra: deque[tuple[str, bytes, bool]] = deque(maxlen=10000)  # other topics
         self._stream: deque[tuple[str, str]] = deque(maxlen=settings.stream_queue_max)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -143,7 +144,13 @@ class Publisher:
 
     def pending(self) -> int:
         """Messages waiting for the broker."""
-        return len(self._dirty) + len(self._events) + len(self._stream)
+        return len(self._dirty) + len(self._events) + len(self._extra) + len(self._stream)
+
+    def extra(self, messages: list[tuple[str, bytes, bool]]) -> None:
+        """Messages for topics outside the node's own (Home Assistant discovery), at the
+        state QoS: ``(topic, payload, retain)``."""
+        self._extra.extend(messages)
+        self._wake.set()
 
     def _due(self, u: TrackUpdate) -> bool:
         last = self._published.get(u.track_id)
@@ -271,6 +278,10 @@ class Publisher:
                     client, f"{s.base}/events", json.dumps(self._events[0]), s.qos_state, False
                 )
                 self._events.popleft()
+            while self._extra:
+                topic, payload, retain = self._extra[0]
+                await self._publish(client, topic, payload, s.qos_state, retain)
+                self._extra.popleft()
             while self._stream:
                 topic, payload = self._stream[0]
                 await self._publish(client, topic, payload, s.qos_stream, False)
