@@ -151,3 +151,49 @@ hass_max_trackers = 2
     for topic, doc in configs.items():
         assert topic.startswith("homeassistant/device_tracker/sensord_rx0_")
         assert doc["source_type"] == "gps"
+
+
+def test_watch_shows_what_run_publishes(broker, tmp_path):
+    res = simulate(random_scenario(4, SITE, max_range_m=150e3, seed=35), 2.4e6, 6.0, seed=35)
+    stem = tmp_path / "rec"
+    write_recording(res, stem)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[receiver]
+lat_deg = {SITE.lat_deg}
+lon_deg = {SITE.lon_deg}
+[source]
+spec = "{stem.with_suffix(".cu8")}"
+[mqtt]
+port = {broker.port}
+""")
+    run = subprocess.run(
+        [sys.executable, "-m", "sensord", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    watch = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensord",
+            "watch",
+            "--port",
+            str(broker.port),
+            "--duration",
+            "2",
+            "--plain",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert watch.returncode == 0, watch.stderr
+    published = {f"{a.icao:06X}" for a in res.scenario.aircraft}
+    shown = {icao for icao in published if icao in watch.stdout}
+    assert len(shown) >= 3  # the retained states of the tracked aircraft
+    for a in res.scenario.aircraft:
+        if f"{a.icao:06X}" in shown:
+            assert a.callsign in watch.stdout
