@@ -17,6 +17,21 @@ from sensord.sim import random_scenario, simulate, write_recording
 SITE = Site(52.0, 4.5, 10.0)
 
 
+def recording_with_config(tmp_path, n_aircraft: int, seconds: float, seed: int, sections: str):
+    """A simulated recording and a config replaying it; ``sections`` adds [source] keys first."""
+    res = simulate(
+        random_scenario(n_aircraft, SITE, max_range_m=150e3, seed=seed), 2.4e6, seconds, seed=seed
+    )
+    stem = tmp_path / "rec"
+    write_recording(res, stem)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f"[receiver]\nlat_deg = {SITE.lat_deg}\nlon_deg = {SITE.lon_deg}\n"
+        f'[source]\nspec = "{stem.with_suffix(".cu8")}"\n{sections}'
+    )
+    return res, cfg
+
+
 def _read_for(sock: socket.socket, seconds: float) -> bytes:
     sock.settimeout(0.2)
     data = b""
@@ -42,18 +57,13 @@ def _connect(port: int) -> socket.socket:
 
 
 def test_outputs_served_while_running(tmp_path):
-    res = simulate(random_scenario(5, SITE, max_range_m=150e3, seed=31), 2.4e6, 8.0, seed=31)
-    stem = tmp_path / "rec"
-    write_recording(res, stem)
     beast_port, sbs_port, metrics_port = free_port(), free_port(), free_port()
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f"""
-[receiver]
-lat_deg = {SITE.lat_deg}
-lon_deg = {SITE.lon_deg}
-[source]
-spec = "{stem.with_suffix(".cu8")}"
-realtime = true
+    res, cfg = recording_with_config(
+        tmp_path,
+        5,
+        8.0,
+        31,
+        f"""realtime = true
 [mqtt]
 enabled = false
 [outputs]
@@ -61,7 +71,8 @@ beast_port = {beast_port}
 sbs_port = {sbs_port}
 metrics_port = {metrics_port}
 aircraft_json_dir = "{tmp_path}"
-""")
+""",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "sensord", "run", "-c", str(cfg)], stderr=subprocess.PIPE, text=True
     )
@@ -109,32 +120,25 @@ beast_port = {busy.getsockname()[1]}
     )
     busy.close()
     assert proc.returncode == 2
-    assert (
-        proc.stderr.strip()
-        .splitlines()[-1]
-        .startswith("sensord run: error: [outputs] cannot listen")
-    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("sensord run: error: cannot listen on 127.0.0.1:")
 
 
 def test_home_assistant_discovery_through_the_daemon(broker, tmp_path):
     from conftest import Subscriber
 
-    res = simulate(random_scenario(4, SITE, max_range_m=150e3, seed=33), 2.4e6, 6.0, seed=33)
-    stem = tmp_path / "rec"
-    write_recording(res, stem)
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f"""
-[receiver]
-lat_deg = {SITE.lat_deg}
-lon_deg = {SITE.lon_deg}
-[source]
-spec = "{stem.with_suffix(".cu8")}"
-[mqtt]
+    _, cfg = recording_with_config(
+        tmp_path,
+        4,
+        6.0,
+        33,
+        f"""[mqtt]
 port = {broker.port}
 [outputs]
 hass_discovery = true
 hass_max_trackers = 2
-""")
+""",
+    )
     sub = Subscriber(broker.port, topic="homeassistant/#")
     time.sleep(0.3)
     proc = subprocess.run(
@@ -154,19 +158,7 @@ hass_max_trackers = 2
 
 
 def test_watch_shows_what_run_publishes(broker, tmp_path):
-    res = simulate(random_scenario(4, SITE, max_range_m=150e3, seed=35), 2.4e6, 6.0, seed=35)
-    stem = tmp_path / "rec"
-    write_recording(res, stem)
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f"""
-[receiver]
-lat_deg = {SITE.lat_deg}
-lon_deg = {SITE.lon_deg}
-[source]
-spec = "{stem.with_suffix(".cu8")}"
-[mqtt]
-port = {broker.port}
-""")
+    res, cfg = recording_with_config(tmp_path, 4, 6.0, 35, f"[mqtt]\nport = {broker.port}\n")
     run = subprocess.run(
         [sys.executable, "-m", "sensord", "run", "-c", str(cfg)],
         capture_output=True,

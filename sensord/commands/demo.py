@@ -80,12 +80,7 @@ class MqttThread:
             await self._broker.start()
         for server in (self.sbs, self.beast):
             if server is not None:
-                try:
-                    await server.start()
-                except OSError as exc:
-                    raise UserError(
-                        f"cannot listen on 127.0.0.1:{server.port}: {exc.strerror}"
-                    ) from None
+                await server.start()
         settings = MqttSettings(
             host=self.host, port=self.port, node=self.node, protocol=311 if self.embedded else 5
         )

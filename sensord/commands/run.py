@@ -40,21 +40,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+# command-line flag -> (section, key) it overrides; flags left unset change nothing
+OVERRIDES = {
+    "source": ("source", "spec"),
+    "rate": ("source", "rate_hz"),
+    "realtime": ("source", "realtime"),
+    "mqtt_host": ("mqtt", "host"),
+    "mqtt_port": ("mqtt", "port"),
+    "log_level": ("logging", "level"),
+}
+
+
 def _apply_overrides(cfg: dict, args: argparse.Namespace) -> None:
-    if args.source:
-        cfg["source"]["spec"] = args.source
-    if args.rate:
-        cfg["source"]["rate_hz"] = args.rate
-    if args.realtime:
-        cfg["source"]["realtime"] = True
-    if args.mqtt_host:
-        cfg["mqtt"]["host"] = args.mqtt_host
-    if args.mqtt_port:
-        cfg["mqtt"]["port"] = args.mqtt_port
+    for flag, (section, key) in OVERRIDES.items():
+        value = getattr(args, flag)
+        if value:
+            cfg[section][key] = value
     if args.no_mqtt:
         cfg["mqtt"]["enabled"] = False
-    if args.log_level:
-        cfg["logging"]["level"] = args.log_level
 
 
 def _set_log_level(level: str) -> None:

@@ -37,17 +37,11 @@ class DaemonOutputs:
             metrics = SensorMetrics()
             metrics.serve(cfg["metrics_port"], bind)
         self.step_outputs = StepOutputs(site, writer, metrics)
-        self._samples = 0
 
     async def start(self) -> None:
         for server in (self.sbs, self.beast):
             if server is not None:
-                try:
-                    await server.start()
-                except OSError as exc:
-                    raise UserError(
-                        f"[outputs] cannot listen on {server.host}:{server.port}: {exc.strerror}"
-                    ) from None
+                await server.start()
 
     def on_step(self, step: ChainOutput) -> None:
         self.step_outputs.on_step(step)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sensord.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -25,8 +27,14 @@ class BroadcastServer:
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> int:
-        """Start listening; returns the bound port (useful with port 0)."""
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        """Start listening; returns the bound port (useful with port 0).
+
+        A port that cannot be bound is a ``UserError`` naming the address.
+        """
+        try:
+            self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
