@@ -21,6 +21,7 @@ cnp.import_array()
 
 DEF MAXWIN = 6
 DEF PRE_US = 8
+DEF PRE_MAX = 32  # preamble samples at up to 3.0 MS/s: ceil(8 * 3) + 2
 DEF ICAO_BITS = 13
 DEF ICAO_SIZE = 1 << ICAO_BITS
 DEF ICAO_MASK = ICAO_SIZE - 1
@@ -271,33 +272,33 @@ cdef class DemodCore:
         self._icao_mark(addr, now_sample, ADDR_CONFIRMED if confirmed else ADDR_PENDING)
 
     # ---- bit slicing and scoring ----------------------------------------------------
-    cdef inline double _preamble_lo(self, const uint16_t* m, double thr) noexcept nogil:
-        """Weakest of the four preamble pulses if it clears thr and the quiet samples, else 0."""
+    cdef inline int _preamble_lo(self, const uint16_t* m, int thr) noexcept nogil:
+        """Weakest of the four preamble pulses if it reaches thr and clears the quiet samples, else 0."""
         cdef int k
         cdef uint16_t lo, v, q = 0
         lo = m[self.a_pulse[0]] if m[self.a_pulse[0]] > m[self.a_pulse[0] + 1] else m[self.a_pulse[0] + 1]
         if lo < thr:
-            return 0.0
+            return 0
         for k in range(1, 4):
             v = m[self.a_pulse[k]] if m[self.a_pulse[k]] > m[self.a_pulse[k] + 1] else m[self.a_pulse[k] + 1]
             if v < thr:
-                return 0.0
+                return 0
             if v < lo:
                 lo = v
         for k in range(self.n_quiet):
             if m[self.quiet_idx[k]] > q:
                 q = m[self.quiet_idx[k]]
         if lo < q * self.thresh_quiet:
-            return 0.0
+            return 0
         return lo
 
-    cdef inline double _preamble_score(self, const uint16_t* m, int p) noexcept nogil:
+    cdef inline double _preamble_score(self, const float* mf, int p) noexcept nogil:
         """Mean pulse magnitude minus mean quiet magnitude of the preamble at phase p."""
         cdef float score = 0.0
         cdef int i
         cdef const float* w = &self.pre_w[p, 0]
         for i in range(self.pre_len):
-            score += w[i] * m[i]
+            score += w[i] * mf[i]
         return score
 
     cdef inline int _slice(self, const uint16_t* m, int p, int k0, int k1, uint8_t* msg,
@@ -309,6 +310,7 @@ cdef class DemodCore:
         cdef const uint16_t* mk
         cdef const float* ck
         cdef float v, conf = 0.0
+        cdef uint32_t acc = 0  # bits of the current byte, collected in a register
         for k in range(k0, k1):
             mk = m + off[k]
             ck = c + k * win
@@ -316,8 +318,13 @@ cdef class DemodCore:
             for i in range(win):
                 v += ck[i] * mk[i]
             # branch-free: the bits of a reply are coin flips to the branch predictor
-            msg[k >> 3] |= <uint8_t>((v > 0) << (7 - (k & 7)))
+            acc = (acc << 1) | (v > 0)
             conf += fabsf(v)
+            if (k & 7) == 7:
+                msg[k >> 3] |= <uint8_t>acc
+                acc = 0
+        if k1 & 7:
+            msg[k1 >> 3] |= <uint8_t>(acc << (8 - (k1 & 7)))
         margin[0] += conf
         return 0
 
@@ -334,14 +341,17 @@ cdef class DemodCore:
         is found over the trellis whose state is the previous bit. Returns that path's
         mean squared residual per sample (pulse amplitude 1), large for anything else.
         """
-        cdef int k, i, b, prev, state
-        cdef double amp = 0.0, skew = 0.0, x0, x1, e0, e1, c, best
+        cdef int k, i, state
+        cdef double amp = 0.0, skew, inv_amp, x0, x1, hi, lo, d00, d01, d10, d11, c0, c1
+        cdef double cost0, cost1, n0, n1, best
         cdef double cost[2]
-        cdef double nxt[2]
         cdef uint8_t back[112][2]
         for k in range(4):
             i = self.edge_pre[k]
             amp += m[i] + m[i + 1]
+        skew = 0.0
+        for k in range(4):
+            i = self.edge_pre[k]
             skew += <double>m[i + 1] - m[i]
         memset(msg, 0, 14)
         if amp <= 0.0:
@@ -349,24 +359,36 @@ cdef class DemodCore:
         skew = skew / (2.0 * amp)  # start offset in samples, box model
         if skew > 0.3 or skew < -0.3:
             return 1e300  # not edge-sampled: leave it to the phase slicer
-        amp /= 4.0
-        cost[0] = 1e300  # the preamble ends quiet: as if the previous bit were a 1
-        cost[1] = 0.0
+        inv_amp = 4.0 / amp
+        hi = 0.5 + skew  # expected sample values (pulse amplitude 1): a half's own share
+        lo = 0.5 - skew  # and its neighbour's
+        cost0 = 1e300  # the preamble ends quiet: as if the previous bit were a 1
+        cost1 = 0.0
         for k in range(nbits):
-            x0 = m[16 + 2 * k] / amp
-            x1 = m[17 + 2 * k] / amp
-            for b in range(2):
-                e1 = (0.5 + skew) * b + (0.5 - skew) * (1 - b)
-                best = 1e300
-                for prev in range(2):
-                    e0 = (0.5 + skew) * (1 - prev) + (0.5 - skew) * b
-                    c = cost[prev] + (x0 - e0) * (x0 - e0) + (x1 - e1) * (x1 - e1)
-                    if c < best:
-                        best = c
-                        back[k][b] = prev
-                nxt[b] = best
-            cost[0] = nxt[0]
-            cost[1] = nxt[1]
+            x0 = m[16 + 2 * k] * inv_amp
+            x1 = m[17 + 2 * k] * inv_amp
+            # second sample of bit b: hi * b + lo * (1 - b)
+            c0 = (x1 - lo) * (x1 - lo)
+            c1 = (x1 - hi) * (x1 - hi)
+            # first sample of bit b after bit prev: hi * (1 - prev) + lo * b
+            d00 = x0 - hi
+            d10 = x0
+            d01 = x0 - hi - lo
+            d11 = x0 - lo
+            n0 = cost0 + d00 * d00
+            back[k][0] = 0
+            if cost1 + d10 * d10 < n0:
+                n0 = cost1 + d10 * d10
+                back[k][0] = 1
+            n1 = cost0 + d01 * d01
+            back[k][1] = 0
+            if cost1 + d11 * d11 < n1:
+                n1 = cost1 + d11 * d11
+                back[k][1] = 1
+            cost0 = n0 + c0
+            cost1 = n1 + c1
+        cost[0] = cost0
+        cost[1] = cost1
         state = 1 if cost[1] < cost[0] else 0
         best = cost[state] / (2 * nbits)
         for k in range(nbits - 1, -1, -1):
@@ -442,11 +464,13 @@ cdef class DemodCore:
         cdef int j = start, p, best_p, nb, best_nb, fixed, best_fixed, score, best_score, n_out = 0, k
         cdef int cap = out_nbits.shape[0]
         cdef uint32_t addr, best_addr
-        cdef double thr = noise_mag * self.thresh_pulse
+        # integer samples: v < thr exactly when v < ceil(thr)
+        cdef int thr = <int>ceil(noise_mag * self.thresh_pulse)
         cdef double lo, margin, best_key, key
         cdef uint8_t msg[14]
         cdef uint8_t best_msg[14]
         cdef double pscores[16]
+        cdef float pre_f[PRE_MAX]  # the preamble's magnitudes, converted once for all phases
         cdef int tried
         cdef const uint16_t* m
         cdef int64_t now
@@ -454,8 +478,8 @@ cdef class DemodCore:
         cdef int state_before, h
         if mag.shape[0] < stop + self.frame_len:
             raise ValueError("magnitude buffer shorter than stop + frame_len")
-        if thr < 1.0:
-            thr = 1.0
+        if thr < 1:
+            thr = 1
         with nogil:
             while j < stop and n_out < cap:
                 m = &mag[j]
@@ -472,8 +496,10 @@ cdef class DemodCore:
                 best_p = -1
                 # phases in order of preamble fit; a phase whose DF we do not decode drops
                 # out after 5 bits; stop at the first perfect reply
+                for k in range(self.pre_len):
+                    pre_f[k] = m[k]
                 for p in range(self.nphase):
-                    pscores[p] = self._preamble_score(m, p)
+                    pscores[p] = self._preamble_score(pre_f, p)
                 for tried in range(self.max_phases):
                     p = 0
                     for k in range(1, self.nphase):

@@ -167,12 +167,16 @@ class Demodulator:
     def _track_noise(self, new: np.ndarray, first_abs: int) -> None:
         off = (-first_abs) % NOISE_STRIDE
         sub = new[off::NOISE_STRIDE]
-        windows = (first_abs + off + NOISE_STRIDE * np.arange(len(sub))) // NOISE_WINDOW
-        for w in np.unique(windows):
-            if w != self._noise_window:
-                self._close_noise_window()
-                self._noise_window = int(w)
-            self._noise_acc.append(sub[windows == w])
+        sub_abs = first_abs + off  # absolute sample of sub[0]; sub[i] is at sub_abs + STRIDE * i
+        if len(sub):
+            last_abs = sub_abs + NOISE_STRIDE * (len(sub) - 1)
+            for w in range(sub_abs // NOISE_WINDOW, last_abs // NOISE_WINDOW + 1):
+                if w != self._noise_window:
+                    self._close_noise_window()
+                    self._noise_window = w
+                i0 = max(0, -((sub_abs - w * NOISE_WINDOW) // NOISE_STRIDE))
+                i1 = -((sub_abs - (w + 1) * NOISE_WINDOW) // NOISE_STRIDE)
+                self._noise_acc.append(sub[i0:i1])
         if first_abs + len(new) >= (self._noise_window + 1) * NOISE_WINDOW:
             self._close_noise_window()
             self._noise_window += 1
@@ -252,7 +256,7 @@ class Demodulator:
         s = self.stats
         s.frames += len(frames)
         s.corrected += int(np.count_nonzero(frames["corrected_bits"]))
-        for df, count in zip(*np.unique(frames["df"], return_counts=True), strict=True):
-            s.frames_by_df[int(df)] = s.frames_by_df.get(int(df), 0) + int(count)
+        for df in np.flatnonzero(counts := np.bincount(frames["df"], minlength=32)):
+            s.frames_by_df[int(df)] = s.frames_by_df.get(int(df), 0) + int(counts[df])
         if len(frames):
             s.last_signal_dbfs = float(frames["signal_dbfs"][-1])
