@@ -8,7 +8,7 @@ position the plausible phases are demodulated and the best-scoring reply is kept
 All loops run without the GIL and without Python objects.
 """
 
-from libc.math cimport ceil, fabsf, floor, log10, sqrt, sqrtf
+from libc.math cimport ceil, fabsf, floor, fmin, log10, sqrt, sqrtf
 from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memcpy, memset
 
@@ -343,7 +343,7 @@ cdef class DemodCore:
         """
         cdef int k, i, state
         cdef double amp = 0.0, skew, inv_amp, x0, x1, hi, lo, d00, d01, d10, d11, c0, c1
-        cdef double cost0, cost1, n0, n1, best
+        cdef double cost0, cost1, n0, n1, t, best
         cdef double cost[2]
         cdef uint8_t back[112][2]
         for k in range(4):
@@ -375,16 +375,15 @@ cdef class DemodCore:
             d10 = x0
             d01 = x0 - hi - lo
             d11 = x0 - lo
+            # branch-free survivor choice (ties keep the previous bit 0)
             n0 = cost0 + d00 * d00
-            back[k][0] = 0
-            if cost1 + d10 * d10 < n0:
-                n0 = cost1 + d10 * d10
-                back[k][0] = 1
+            t = cost1 + d10 * d10
+            back[k][0] = t < n0
+            n0 = fmin(n0, t)
             n1 = cost0 + d01 * d01
-            back[k][1] = 0
-            if cost1 + d11 * d11 < n1:
-                n1 = cost1 + d11 * d11
-                back[k][1] = 1
+            t = cost1 + d11 * d11
+            back[k][1] = t < n1
+            n1 = fmin(n1, t)
             cost0 = n0 + c0
             cost1 = n1 + c1
         cost[0] = cost0
@@ -399,17 +398,19 @@ cdef class DemodCore:
 
     cdef double _signal_power(self, const uint16_t* m, int p, int nbits, const uint8_t* msg) noexcept nogil:
         """Mean squared pulse magnitude over the reply's bits (full scale = 65535**2)."""
-        cdef int k, i, o
+        cdef int k, i, win = self.win
+        cdef const int* off = &self.bit_off[p, 0]
+        cdef const float* w1 = &self.bit_w1[p, 0, 0]
+        cdef const float* w2 = &self.bit_w2[p, 0, 0]
+        cdef const float* w
+        cdef const uint16_t* mk
         cdef double a, total = 0.0
         for k in range(nbits):
-            o = self.bit_off[p, k]
+            mk = m + off[k]
+            w = (w1 if msg[k >> 3] & (0x80 >> (k & 7)) else w2) + k * win
             a = 0.0
-            if msg[k >> 3] & (0x80 >> (k & 7)):
-                for i in range(self.win):
-                    a += self.bit_w1[p, k, i] * m[o + i]
-            else:
-                for i in range(self.win):
-                    a += self.bit_w2[p, k, i] * m[o + i]
+            for i in range(win):
+                a += w[i] * mk[i]
             total += a * a
         return total / nbits
 
