@@ -7,7 +7,7 @@ uncertainties are 95% radii. Aviation units are used where subscribers expect th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 SCHEMA_VERSION = 1
@@ -49,7 +49,7 @@ class TrackUpdate:
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the schema version; floats rounded to what they resolve."""
-        d = asdict(self)
+        d = {name: getattr(self, name) for name in _FIELDS}  # asdict's deep copies cost 10x
         d["status"] = self.status.value
         d["sensors"] = list(self.sensors)
         for key, digits in _ROUNDING.items():
@@ -73,3 +73,5 @@ _ROUNDING = {
     "age_s": 2,
     "last_update_s": 3,
 }
+
+_FIELDS = tuple(f.name for f in fields(TrackUpdate))
