@@ -14,13 +14,12 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from conftest import MOSQUITTO, Mosquitto, Subscriber, free_port
+from conftest import MOSQUITTO, SITE, Mosquitto, Subscriber, free_port
 
-from sensord.geo import Site, great_circle_m
+from sensord.geo import great_circle_m
 from sensord.sim import random_scenario, simulate, write_recording
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schema"
-SITE = Site(52.0, 4.5, 10.0)
 
 
 def schema(name: str) -> dict:
