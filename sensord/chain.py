@@ -50,11 +50,17 @@ class Chain:
         return self.tracker.process(self.detector.process(frames))
 
     def run(self, source: IQSource) -> Iterator[ChainOutput]:
-        """Every block of the source through the chain, then the end-of-stream flush."""
+        """Every block of the source through the chain, then the end-of-stream flush.
+
+        The tracker's clock is the sample clock: tracks coast and drop when the blocks say
+        time has passed, with no detections too (a quiet band, an outage's sample jump).
+        """
         for block in source.blocks():
             frames = self.demod.feed_block(block)
             dets = self.detector.process(frames)
-            yield ChainOutput(frames, dets, self.tracker.process(dets))
+            updates = self.tracker.process(dets)
+            end_s = (block.start_sample + block.n_samples) / block.rate_hz
+            yield ChainOutput(frames, dets, updates + self.tracker.clock(end_s))
         frames = self.demod.flush()
         dets = self.detector.process(frames)
         yield ChainOutput(frames, dets, self.tracker.process(dets) + self.tracker.flush())

@@ -59,6 +59,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "gain_db": Key((float, str), "auto", None, "tuner gain in dB, or auto"),
         "ppm": Key(int, 0, _range(-200, 200), "frequency correction"),
         "bias_tee": Key(bool, False, None, "power an LNA through the antenna cable"),
+        "stall_grace_s": Key(
+            float, 10.0, _range(0.5, 600), "no samples this long: stop the watchdog heartbeat"
+        ),
     },
     "demod": {
         "fix_bits": Key(int, 1, _choice(0, 1, 2), "bit errors corrected in DF11/17/18"),

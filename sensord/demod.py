@@ -136,6 +136,10 @@ class Demodulator:
             self._tail = np.zeros(0, dtype=np.uint16)
             self._tail_start = start_sample
             self._next = start_sample
+            # the window resumed in has no floor from the one before it: the latest estimate
+            self._close_noise_window()
+            if self._noise_mag:
+                self._noise_for.setdefault(start_sample // NOISE_WINDOW, self._noise_mag)
         elif start_sample is not None and not self.stats.samples:
             self._tail_start = self._next = start_sample
         if n == 0:
@@ -195,12 +199,6 @@ class Demodulator:
         self._noise_for[w + 1] = self._noise_mag
         self.stats.noise_dbfs = 20 * np.log10(max(self._noise_mag, 1.0) / 65535.0)
 
-    def _floor(self, window: int) -> float | None:
-        floor = self._noise_for.get(window)
-        if floor is None and window > min(self._noise_for, default=window):
-            floor = self._noise_mag  # after a gap: the latest estimate
-        return floor
-
     def _search(self, mag: np.ndarray, final: bool) -> np.ndarray:
         base = self._tail_start
         stop = len(mag) - self.core.frame_len
@@ -217,7 +215,7 @@ class Demodulator:
             seg1 = min(stop, (w + 1) * NOISE_WINDOW - base)
             if seg1 <= seg0:
                 continue
-            floor = self._floor(w)
+            floor = self._noise_for.get(w)
             if floor is None:
                 break  # the first window's floor is known once the window is complete
             k, next_abs = self.core.process(mag, base, seg0, seg1, floor, *out.views(n))

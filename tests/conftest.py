@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sensord.geo import Site
+
+SITE = Site(52.0, 4.5, 10.0)  # the receiver of the simulated recordings
 SHARED_IQ = Path(__file__).resolve().parents[1].parent / "shared" / "iq"
 MODES1 = SHARED_IQ / "antirez_dump1090_modes1_2000k.cu8"
 
@@ -173,3 +176,48 @@ class Subscriber:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+# ---- a librtlsdr stand-in that pyrtlsdr loads (RTL-SDR source without a dongle) --------
+import importlib.util  # noqa: E402
+
+FAKE_LIBRTLSDR_DIR = Path(__file__).resolve().parent / "fake_librtlsdr"
+
+
+@pytest.fixture(scope="session")
+def fake_librtlsdr(tmp_path_factory) -> dict[str, str]:
+    """Environment under which a subprocess's pyrtlsdr loads tests/fake_librtlsdr (built here).
+
+    A ``pyrtlsdrlib`` loader put first on PYTHONPATH hands pyrtlsdr the fake; add the
+    fake's FAKE_RTLSDR_* switches (recording, unplug file, settings log, count) to it.
+    """
+    if importlib.util.find_spec("rtlsdr") is None:
+        pytest.skip("pyrtlsdr is not installed: pip install -e '.[test]'")
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the fake librtlsdr")
+    build = tmp_path_factory.mktemp("fake_librtlsdr")
+    lib = build / "librtlsdr.so"
+    source = FAKE_LIBRTLSDR_DIR / "fake_librtlsdr.c"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", "-Werror", "-shared", "-fPIC", "-o", str(lib), str(source)],
+        check=True,
+    )
+    loader = build / "pyrtlsdrlib"
+    loader.mkdir()
+    (loader / "__init__.py").write_text(
+        "import os\nfrom ctypes import CDLL\n\n\n"
+        "def load_librtlsdr():\n    return CDLL(os.environ['FAKE_LIBRTLSDR'])\n"
+    )
+    return {"FAKE_LIBRTLSDR": str(lib), "PYTHONPATH": str(build)}
+
+
+
+@pytest.fixture(scope="session")
+def short_recording(tmp_path_factory):
+    """A simulated 5 s cu8 recording at 2.4 MS/s (8 aircraft): (SimResult, path)."""
+    from sensord.sim import random_scenario, simulate, write_recording
+
+    res = simulate(random_scenario(8, SITE, max_range_m=150e3, seed=21), 2.4e6, 5.0, seed=21)
+    stem = tmp_path_factory.mktemp("short") / "short"
+    write_recording(res, stem)
+    return res, stem.with_suffix(".cu8")

@@ -14,13 +14,12 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from conftest import MOSQUITTO, Mosquitto, Subscriber, free_port
+from conftest import MOSQUITTO, SITE, Mosquitto, Subscriber, free_port
 
-from sensord.geo import Site, great_circle_m
+from sensord.geo import great_circle_m
 from sensord.sim import random_scenario, simulate, write_recording
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schema"
-SITE = Site(52.0, 4.5, 10.0)
 
 
 def schema(name: str) -> dict:
@@ -43,8 +42,19 @@ def recording(tmp_path_factory):
     return res, stem.with_suffix(".cu8")
 
 
-def write_config(path: Path, port: int, recording: Path, **mqtt) -> Path:
-    extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in mqtt.items())
+def toml_lines(keys: dict) -> str:
+    return "\n".join(f"{k} = {json.dumps(v)}" for k, v in keys.items())
+
+
+def write_config(
+    path: Path,
+    port: int,
+    recording: Path,
+    source: dict | None = None,
+    tracker: dict | None = None,
+    **mqtt,
+) -> Path:
+    """A daemon config replaying ``recording`` to the broker on ``port``; extra keys by section."""
     path.write_text(f"""
 [receiver]
 lat_deg = {SITE.lat_deg}
@@ -52,10 +62,13 @@ lon_deg = {SITE.lon_deg}
 alt_m = {SITE.alt_m}
 [source]
 spec = "{recording}"
+{toml_lines(source or {})}
+[tracker]
+{toml_lines(tracker or {})}
 [mqtt]
 port = {port}
 stats_interval_s = 1.0
-{extra}
+{toml_lines(mqtt)}
 """)
     return path
 

@@ -136,6 +136,35 @@ def test_gap_resets_the_carried_tail():
         demod.feed(np.zeros(10, dtype=np.uint8), "cu8", start_sample=10)
 
 
+@pytest.mark.parametrize(
+    ("lost_from", "resume_at"),
+    [(40_000, 300_000), (100_000, 3 * 65_536), (200_000, 520_000)],
+    ids=["in-first-window", "on-a-window-edge", "mid-window"],
+)
+def test_frames_after_a_gap_are_found_as_without_it(lost_from, resume_at):
+    """Samples lost (a dongle unplugged): the search goes on after the gap on the latest
+    noise floor, finding every self-checking frame (DF11/17/18) the uninterrupted stream has
+    after the resume point; an address/parity frame only if its address was heard."""
+    res = simulate(random_scenario(30, seed=3), rate_hz=2.4e6, duration_s=0.5, seed=3)
+    whole = demodulate(res.iq, res.rate_hz)
+    demod = Demodulator(res.rate_hz)
+    head = demod.feed(res.iq[: 2 * lost_from], "cu8", start_sample=0)
+    tail = [
+        demod.feed(res.iq[k : k + 65_536], "cu8", start_sample=k // 2)
+        for k in range(2 * resume_at, len(res.iq), 65_536)
+    ]
+    frames = np.concatenate([head, *tail, demod.flush()])
+    assert demod.stats.gaps == 1 and demod.stats.gap_samples == resume_at - lost_from
+    after = whole[whole["sample_idx"] >= resume_at]
+    got = frames[frames["sample_idx"] >= resume_at]
+    checked = np.isin(after["df"], (11, 17, 18))
+    assert checked.sum() > 20
+    assert [frame_hex(f) for f in got[np.isin(got["df"], (11, 17, 18))]] == [
+        frame_hex(f) for f in after[checked]
+    ]
+    assert {frame_hex(f) for f in got} <= {frame_hex(f) for f in after}
+
+
 def flipped(msg: bytes, bits: list[int]) -> bytes:
     out = bytearray(msg)
     for b in bits:

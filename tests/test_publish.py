@@ -116,6 +116,37 @@ def test_retained_state_rate_limit_events_and_clear_on_drop(broker, protocol):
     }
 
 
+async def update_while_publishing(broker) -> list:
+    """A newer state of a track arrives while its previous state awaits the broker's ack."""
+    v5 = broker.protocol == 5
+    aio_protocol = aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311
+    pub = Publisher(MqttSettings(port=broker.port, protocol=broker.protocol, rate_limit_s=0.0))
+    runner = asyncio.create_task(pub.run(stats_interval_s=60))
+    while not pub.stats.connected:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # the status is out
+    os.kill(broker.proc.pid, signal.SIGSTOP)  # the ack of what is published next waits
+    try:
+        pub.track_updates([update(1.0)])
+        await asyncio.sleep(0.3)
+        pub.track_updates([update(2.0)])
+        await asyncio.sleep(0.1)
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
+    await drained(pub)
+    retained = await collect(broker.port, aio_protocol, 0.5, "sensord/rx0/tracks/#")
+    await pub.stop()
+    await runner
+    return retained
+
+
+def test_a_state_arriving_mid_publish_is_published_too(broker):
+    if getattr(broker, "proc", None) is None:
+        pytest.skip("needs a broker process to freeze (mosquitto)")
+    retained = asyncio.run(update_while_publishing(broker))
+    assert [json.loads(p)["t_s"] for _, p, _ in retained] == [2.0]
+
+
 async def stream_through_slow_broker(port: int, protocol: int) -> tuple[Publisher, list]:
     pub = Publisher(MqttSettings(port=port, protocol=protocol, stream_queue_max=10))
     pub.stream("frames", [json.dumps({"n": n}) for n in range(25)])  # broker not reached yet

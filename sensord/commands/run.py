@@ -124,6 +124,7 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         tracker_config=tracker_config,
         publish_frames=mq["publish_frames"],
         publish_detections=mq["publish_detections"],
+        stall_grace_s=cfg["source"]["stall_grace_s"],
         lossless=file_source,
     )
     outputs = DaemonOutputs(cfg["outputs"], site, publisher, mq["node"])

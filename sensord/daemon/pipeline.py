@@ -10,7 +10,12 @@ never blocks the worker; a slow broker only fills the publisher's bounded queues
 
 Health, for the systemd watchdog: samples must keep arriving; the heartbeat stops when
 no block has come for ``stall_grace_s`` (a dongle unplugged for good), so systemd
-restarts a daemon that is truly stuck.
+restarts a daemon that is truly stuck. A shorter outage (a live source reconnecting)
+leaves the tracks coasting on the sample clock, which jumps by the samples lost.
+
+``stop`` closes the source: its last blocks and the end-of-stream flush still go through
+the chain, so replies held in the demodulator's tail and the tracker's reorder window
+are not lost at shutdown.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -79,7 +83,6 @@ class Pipeline:
         self.stats = PipelineStats()
         self.last_block_monotonic: float | None = None
         self.first_samples = asyncio.Event()
-        self._stop = threading.Event()
         self._queue: asyncio.Queue | None = None
 
     def healthy(self) -> bool:
@@ -88,7 +91,7 @@ class Pipeline:
         return last is not None and time.monotonic() - last < self.stall_grace_s
 
     def stop(self) -> None:
-        self._stop.set()
+        """Close the source; ``run`` returns once what it still held is through the chain."""
         self.source.close()
 
     def statistics(self) -> dict:
@@ -98,7 +101,9 @@ class Pipeline:
         by_state: dict[str, int] = {}
         for track in t.tracks.values():
             by_state[track.status.value] = by_state.get(track.status.value, 0) + 1
+        source_stats = getattr(self.source, "stats", None)  # a live source's counters
         return {
+            **({"source": asdict(source_stats)} if source_stats is not None else {}),
             "cpu_s": round(time.process_time(), 3),
             "samples": d.samples,
             "sample_clock_s": round(d.samples / self.source.rate_hz, 3),
@@ -106,6 +111,7 @@ class Pipeline:
             "frames_by_df": {str(k): v for k, v in sorted(d.frames_by_df.items())},
             "corrected": d.corrected,
             "gaps": d.gaps,
+            "gap_samples": d.gap_samples,
             "noise_dbfs": round(d.noise_dbfs, 1) if d.noise_dbfs == d.noise_dbfs else None,
             "signal_dbfs": round(d.last_signal_dbfs, 1)
             if d.last_signal_dbfs == d.last_signal_dbfs
@@ -146,8 +152,6 @@ class Pipeline:
         samples = 0
         try:
             for step in self.chain.run(self.source):
-                if self._stop.is_set():
-                    break
                 self.last_block_monotonic = time.monotonic()
                 self.stats.blocks += 1
                 samples = self.chain.demod.stats.samples

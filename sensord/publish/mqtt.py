@@ -265,12 +265,17 @@ class Publisher:
                 )
                 next_stats = now + stats_interval_s
             while self._dirty:
-                track_id, u = next(iter(self._dirty.items()))
+                # taken before the await: a newer state arriving meanwhile waits its turn
+                track_id = next(iter(self._dirty))
+                u = self._dirty.pop(track_id)
                 payload = "" if u is None else json.dumps(u.to_dict(), separators=(",", ":"))
-                await self._publish(
-                    client, f"{s.base}/tracks/{track_id}", payload, s.qos_state, True
-                )
-                del self._dirty[track_id]
+                try:
+                    await self._publish(
+                        client, f"{s.base}/tracks/{track_id}", payload, s.qos_state, True
+                    )
+                except BaseException:
+                    self._dirty.setdefault(track_id, u)  # unsent: again, unless a newer waits
+                    raise
                 if u is not None:
                     self._published[track_id] = u
             while self._events:

@@ -84,6 +84,8 @@ class RtlSdrSource:
         self._queue: queue.Queue[IQBlock | None] = queue.Queue(maxsize=queue_blocks)
         self._closed = threading.Event()
         self._sdr = None
+        self._lost_at: float | None = None  # monotonic time of the last loss, while unmended
+        self._reopened_at = 0.0  # monotonic time of the last read started
         self.applied_gain_db: float | None = None
 
     @property
@@ -126,6 +128,12 @@ class RtlSdrSource:
         if self._closed.is_set():
             self._sdr.cancel_read_async()
             return
+        if self._lost_at is not None:  # streaming again: the outage is a counted gap
+            outage_s = self._reopened_at - self._lost_at
+            self.stats.reconnects += 1
+            self._clock.drop_outage(outage_s)
+            self._lost_at = None
+            log.warning("RTL-SDR %s streaming again after %.1f s", self.spec, outage_s)
         data = np.frombuffer(buffer, dtype=np.uint8).copy()
         n = data.shape[0] // 2
         if self._queue.full():
@@ -135,9 +143,12 @@ class RtlSdrSource:
         self._queue.put(IQBlock(data[: 2 * n], "cu8", start, self.rate_hz))
 
     def _read_device(self) -> None:
-        """Reader thread: open, stream until the device fails or close, reopen with backoff."""
-        lost_at: float | None = None
-        reported = False
+        """Reader thread: open, stream until the device fails or close, reopen with backoff.
+
+        A loss is logged once: a device that opens but delivers nothing is the same outage,
+        retried with growing delays; the backoff restarts once samples flowed.
+        """
+        reported = False  # the current outage has been logged
         while not self._closed.is_set():
             try:
                 self._sdr = self._open()
@@ -147,20 +158,26 @@ class RtlSdrSource:
                     reported = True
                 self._closed.wait(self._backoff.next_delay_s())
                 continue
-            self._backoff.reset()
-            reported = False
-            if lost_at is not None:
-                self.stats.reconnects += 1
-                self._clock.drop_outage(time.monotonic() - lost_at)
+            received = self.stats.samples + self.stats.drops
+            self._reopened_at = time.monotonic()
+            error: OSError | None = None
             try:
                 self._sdr.read_bytes_async(self._on_buffer, 2 * self.block_samples)
             except OSError as exc:
-                log.warning("RTL-SDR %s lost (%s); reopening", self.spec, exc)
+                error = exc
+            self._close_device()
             if self._closed.is_set():
                 break
-            lost_at = time.monotonic()
-            reported = True
-            self._close_device()
+            if self.stats.samples + self.stats.drops > received:
+                self._lost_at = time.monotonic()
+                self._backoff.reset()
+                log.warning("RTL-SDR %s lost (%s); reopening", self.spec, error or "read ended")
+                reported = True
+                continue
+            if not reported:
+                log.warning("RTL-SDR %s delivers no samples (%s); retrying", self.spec, error)
+                reported = True
+            self._closed.wait(self._backoff.next_delay_s())
         self._close_device()
         self._queue.put(None)
 

@@ -122,6 +122,11 @@ class Tracker:
                 out.append(self._update_of(track, t_s, predict=True))
         return out
 
+    def clock(self, t_s: float) -> list[TrackUpdate]:
+        """The sample clock reached ``t_s``: ``advance`` to it, behind the reorder window
+        (detections still held there may yet update a track)."""
+        return self.advance(t_s - self.config.reorder_window_s)
+
     def snapshot(self, t_s: float) -> list[TrackUpdate]:
         """Every live track's state predicted to t_s (for a republish after reconnecting)."""
         return [self._update_of(t, t_s, predict=True) for t in self.tracks.values()]
