@@ -147,6 +147,44 @@ def test_a_state_arriving_mid_publish_is_published_too(broker):
     assert [json.loads(p)["t_s"] for _, p, _ in retained] == [2.0]
 
 
+async def broker_dies_mid_publish(broker) -> tuple[Publisher, float, list]:
+    """The broker is killed while a track state awaits its ack, then started again."""
+    v5 = broker.protocol == 5
+    aio_protocol = aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311
+    pub = Publisher(MqttSettings(port=broker.port, protocol=broker.protocol))
+    runner = asyncio.create_task(pub.run(stats_interval_s=60))
+    while not pub.stats.connected:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # the status is out
+    os.kill(broker.proc.pid, signal.SIGSTOP)  # the ack of what is published next never comes
+    pub.track_updates([update(1.0)])
+    await asyncio.sleep(0.3)
+    killed = time.monotonic()
+    broker.stop()  # SIGKILL: the kernel closes its end of the connection
+    while pub.stats.connected and time.monotonic() - killed < 15:
+        await asyncio.sleep(0.01)
+    noticed_s = time.monotonic() - killed
+    broker.start()
+    while not (pub.stats.connected and not pub.pending()):
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    retained = await collect(broker.port, aio_protocol, 0.5, "sensord/rx0/tracks/#")
+    await pub.stop()
+    await runner
+    return pub, noticed_s, retained
+
+
+def test_broker_killed_with_a_message_in_flight_fails_fast_and_resends(broker, caplog):
+    if getattr(broker, "proc", None) is None:
+        pytest.skip("needs a broker process to freeze and kill (mosquitto)")
+    pub, noticed_s, retained = asyncio.run(broker_dies_mid_publish(broker))
+    # aiomqtt alone would wait for the ack until its 10 s timeout
+    assert noticed_s < 3.0
+    assert pub.stats.connects == 2
+    assert [json.loads(p)["t_s"] for _, p, _ in retained] == [1.0]  # the unacked state, again
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
 async def stream_through_slow_broker(port: int, protocol: int) -> tuple[Publisher, list]:
     pub = Publisher(MqttSettings(port=port, protocol=protocol, stream_queue_max=10))
     pub.stream("frames", [json.dumps({"n": n}) for n in range(25)])  # broker not reached yet

@@ -303,7 +303,24 @@ class Publisher:
                 )
 
     async def _publish(self, client, topic: str, payload: str, qos: int, retain: bool) -> None:
-        await client.publish(topic, payload, qos=qos, retain=retain)
+        """Publish one message; fail as soon as the connection drops.
+
+        aiomqtt alone keeps waiting for the acknowledgement of a message in flight until
+        its timeout when the broker goes away, and leaves the disconnection's error
+        unretrieved; so the publish races the client's disconnection future (what
+        aiomqtt's own message iterator waits on).
+        """
+        sending = asyncio.ensure_future(client.publish(topic, payload, qos=qos, retain=retain))
+        lost = client._disconnected
+        try:
+            await asyncio.wait({sending, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not sending.done():
+                sending.cancel()
+        if not sending.done() or sending.cancelled():
+            cause = lost.exception() if lost.done() and not lost.cancelled() else None
+            raise aiomqtt.MqttError("connection lost with a message in flight") from cause
+        sending.result()
         self.stats.published += 1
 
     def status(self) -> dict:
