@@ -1,9 +1,14 @@
 """Demodulator throughput: mega-samples per CPU-second, with and without 1-bit correction.
 
 Runs ``Demodulator.feed`` over the real recordings in ../shared/iq (repeated so each
-measurement covers enough samples) and over a simulated recording, in 256k-sample
-blocks as a live source delivers them, and prints one row per case plus peak memory.
-A 2.4 MS/s stream costs 2.4 / (MS per CPU-second) of one core.
+measurement covers enough samples), over modes1 resampled 6/5 to 2.4 MS/s (how the
+reference figures in ../shared/iq/README.md were taken) and over a simulated recording,
+in 256k-sample blocks as a live source delivers them, and prints one row per case plus
+peak memory. A 2.4 MS/s stream costs 2.4 / (MS per CPU-second) of one core.
+
+Where ``dump1090-mutability`` (Debian's package of the C decoder dump1090-fa grew from)
+is installed, it decodes the resampled modes1 in the same run, for a same-machine,
+same-moment comparison with a C demodulator (its CPU time includes reading the file).
 
     python benchmarks/bench_demod.py [--seconds 2]
 """
@@ -13,7 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -21,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from sensord.demod import Demodulator
 from sensord.sim import random_scenario, simulate
@@ -36,6 +45,38 @@ def load(path: Path) -> tuple[np.ndarray, str, float]:
     )
     block = next(iter(src.blocks()))
     return block.samples, block.fmt, src.rate_hz
+
+
+def resample_cu8(samples: np.ndarray, up: int, down: int) -> np.ndarray:
+    """cu8 IQ resampled by up/down (polyphase filter), back to cu8."""
+    x = samples.astype(np.float32) - 127.4
+    y = resample_poly(x[0::2] + 1j * x[1::2], up, down)
+    out = np.empty(2 * len(y), dtype=np.float32)
+    out[0::2], out[1::2] = y.real, y.imag
+    return np.clip(np.round(out + 127.4), 0, 255).astype(np.uint8)
+
+
+def measure_c_reference(samples: np.ndarray) -> tuple[float, float] | None:
+    """(MS per CPU-second, frames per pass) of dump1090-mutability on 2.4 MS/s cu8."""
+    exe = shutil.which("dump1090-mutability")
+    if exe is None:
+        return None
+    passes = max(1, int(50e6 / (len(samples) // 2)))  # about 50 M samples, 100 MB of file
+    with tempfile.NamedTemporaryFile(suffix=".cu8") as f:
+        for _ in range(passes):
+            f.write(samples.tobytes())
+        f.flush()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run(
+            [exe, "--ifile", f.name, "--quiet", "--stats", "--fix"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    usable = next(int(line.split()[0]) for line in out.splitlines() if "total usable" in line)
+    return len(samples) // 2 * passes / max(cpu_s, 1e-3) / 1e6, usable / passes
 
 
 def measure(samples: np.ndarray, fmt: str, rate_hz: float, fix_bits: int, seconds: float):
@@ -72,9 +113,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="CPU seconds per case")
     args = parser.parse_args()
     cases = []
+    modes1_2400k = None
     if SHARED_IQ.is_dir():
         for path in sorted(SHARED_IQ.glob("*.cu8")) + sorted(SHARED_IQ.glob("*.sc16"))[:1]:
             cases.append((path.name, *load(path)))
+        samples, _, _ = load(SHARED_IQ / "antirez_dump1090_modes1_2000k.cu8")
+        modes1_2400k = resample_cu8(samples, 6, 5)
+        cases.append(("modes1 resampled to 2.4 MS/s", modes1_2400k, "cu8", 2.4e6))
     else:
         print(f"note: {SHARED_IQ} missing, real recordings skipped", file=sys.stderr)
     for rate in (2.4e6, 2.0e6):
@@ -87,6 +132,13 @@ def main() -> int:
         for fix in (1, 0):
             msps, frames = measure(samples, fmt, rate, fix, args.seconds)
             print(f"{name:48} {fix:>3} {msps:9.1f} {240 / msps:15.2f}% {frames:12.0f}")
+    if modes1_2400k is not None:
+        ref = measure_c_reference(modes1_2400k)
+        if ref is None:
+            print("dump1090-mutability not installed: no same-run C comparison")
+        else:
+            name = "dump1090-mutability, modes1 at 2.4 MS/s"
+            print(f"{name:48} {1:>3} {ref[0]:9.1f} {240 / ref[0]:15.2f}% {ref[1]:12.0f}")
     name, samples, fmt, rate = cases[-2]
     print(f"demodulator peak allocation on {name}: {peak_alloc_mb(samples, fmt, rate):.1f} MB")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
