@@ -48,6 +48,15 @@ def last_positions(sub: Subscriber) -> dict[str, dict]:
     return {s["icao"]: s for s in track_states(sub) if s.get("lat_deg") is not None}
 
 
+def until_offline(sub: Subscriber, timeout_s: float = 10.0) -> None:
+    """Wait for the daemon's last message, its offline status: all before it has arrived
+    (one connection's messages reach a subscriber in order)."""
+    deadline = time.monotonic() + timeout_s
+    while not any(json.loads(p).get("state") == "offline" for p in sub.on("/status")):
+        assert time.monotonic() < deadline, "no offline status"
+        time.sleep(0.05)
+
+
 def run_until(proc, sub: Subscriber, done, timeout_s: float = 30.0) -> tuple[int, str]:
     """Let the daemon run until ``done(statuses)``, then SIGTERM it; its exit code, stderr."""
     deadline = time.monotonic() + timeout_s
@@ -78,7 +87,7 @@ def file_replay(broker, short_recording, tmp_path):
         rate_limit_s=0.0,
     )
     code, err = finish(sensord("run", "-c", str(cfg)))
-    time.sleep(0.5)
+    until_offline(sub)
     sub.close()
     assert code == 0, err
     return [json.loads(p) for p in sub.on("/frames")], last_positions(sub)
@@ -114,7 +123,7 @@ def test_live_sources_publish_what_a_file_replay_publishes(
         with RtlTcpTestServer(path) as server:
             proc = sensord("run", "-c", str(cfg), "--source", server.spec)
             code, err = run_until(proc, sub, streamed(n_samples))
-    time.sleep(0.5)
+    until_offline(sub)
     sub.close()
     assert code == 0, err
     frames = [json.loads(p) for p in sub.on("/frames")]

@@ -140,6 +140,43 @@ def test_unreachable_server_retries_quietly_until_closed(caplog):
     assert not source.healthy() and source.last_sample_monotonic is None
 
 
+def test_server_hanging_up_after_the_header_is_retried_with_backoff(caplog):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+
+    def hang_up_after_header() -> None:
+        listener.settimeout(0.1)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(time.monotonic())
+            with conn:
+                conn.sendall(b"RTL0" + struct.pack(">II", 5, 29))
+
+    threading.Thread(target=hang_up_after_header, daemon=True).start()
+    source = RtlTcpSource(f"rtltcp://127.0.0.1:{port}")
+    got = []
+    with caplog.at_level(logging.WARNING, logger="sensord.source.rtltcp"):
+        worker = threading.Thread(target=lambda: got.extend(source.blocks()))
+        worker.start()
+        time.sleep(2.0)
+        source.close()
+        worker.join(5)
+    listener.close()
+    assert not worker.is_alive() and got == []
+    # backoff 0.25, 0.5, 1 s: a handful of attempts in 2 s, not thousands
+    assert 2 <= len(accepted) <= 5
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "before sending samples" in m]) == 1
+    assert not [m for m in messages if "lost" in m]
+    assert source.stats.reconnects == 0 and source.stats.gaps == 0
+
+
 def test_not_an_rtltcp_server_is_one_clear_error():
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

@@ -90,6 +90,7 @@ class RtlTcpSource:
         self._backoff = Backoff(max_s=backoff_max_s)
         self._closed = threading.Event()
         self._sock: socket.socket | None = None
+        self._lost_at: float | None = None  # monotonic time the stream was lost, if it was
 
     @property
     def stats(self):
@@ -167,30 +168,43 @@ class RtlTcpSource:
                     reported = True
                 self._closed.wait(self._backoff.next_delay_s())
                 continue
-            self._backoff.reset()
             if reported:
                 log.warning("rtl_tcp %s:%d connected again", self.host, self.port)
             return sock
         return None
 
     def blocks(self) -> Iterator[IQBlock]:
-        """cu8 blocks of up to ``block_samples`` samples until ``close``."""
+        """cu8 blocks of up to ``block_samples`` samples until ``close``.
+
+        A connection that ends before any samples came (a server that accepts and hangs
+        up) counts as a failed attempt: backoff, logged once, no hot reconnect loop.
+        """
         block_bytes = 2 * self.block_samples
-        lost_at: float | None = None
+        empty_reported = False
         while not self._closed.is_set():
             sock = self._connect_with_backoff()
             if sock is None:
                 return
             self._sock = sock
-            if lost_at is not None:
-                self.stats.reconnects += 1
-                self._clock.drop_outage(time.monotonic() - lost_at)
+            samples_before = self.stats.samples
             yield from self._stream(sock, block_bytes)
             sock.close()
             self._sock = None
-            if not self._closed.is_set():
-                lost_at = time.monotonic()
+            if self._closed.is_set():
+                return
+            if self.stats.samples > samples_before:
+                self._lost_at = time.monotonic()
+                empty_reported = False
                 log.warning("rtl_tcp %s:%d lost; reconnecting", self.host, self.port)
+                continue
+            if not empty_reported:
+                log.warning(
+                    "rtl_tcp %s:%d closed the connection before sending samples; retrying",
+                    self.host,
+                    self.port,
+                )
+                empty_reported = True
+            self._closed.wait(self._backoff.next_delay_s())
 
     def _stream(self, sock: socket.socket, block_bytes: int) -> Iterator[IQBlock]:
         """Blocks from one connection until it ends or the source is closed."""
@@ -219,6 +233,11 @@ class RtlTcpSource:
             yield self._block(buf, filled - filled % 2)
 
     def _block(self, buf: np.ndarray, n_bytes: int) -> IQBlock:
+        self._backoff.reset()  # samples flow: the connection works
+        if self._lost_at is not None:  # the first samples after an outage: it ends here
+            self.stats.reconnects += 1
+            self._clock.drop_outage(time.monotonic() - self._lost_at)
+            self._lost_at = None
         start = self._clock.take(n_bytes // 2)
         return IQBlock(buf[:n_bytes].copy(), "cu8", start, self.rate_hz)
 
