@@ -88,14 +88,14 @@ class IMMBank:
             f.est.predict()
 
     def distances(
-        self, filters: list[IMMFilter], z: np.ndarray, r: np.ndarray, idx: kalman.Index
+        self, filters: list[IMMFilter], z: np.ndarray, r: np.ndarray, idx: np.ndarray
     ) -> np.ndarray:
         x = np.stack([f.x for f in filters])
         p = np.stack([f.P for f in filters])
-        return kalman.innovation(x, p, z, r, idx)[2]
+        return kalman.distances(x, p, z, r, idx)
 
     def update(
-        self, filters: list[IMMFilter], z: np.ndarray, r: np.ndarray, idx: kalman.Index
+        self, filters: list[IMMFilter], z: np.ndarray, r: np.ndarray, idx: np.ndarray
     ) -> None:
         h = np.eye(models.DIM_CA)[idx]
         for f, zi, ri in zip(filters, z, r, strict=True):

@@ -1,59 +1,50 @@
-"""The Kalman filter of the tracker's CV model, batched: one numpy step for many tracks.
+"""The Kalman filter of the tracker's CV model, stepped for many tracks at once.
 
 filterpy's ``KalmanFilter`` is the reference (tests hold this to it within 1e-9): the
 same predict (x = F x, P = F P F' + Q) and update (S = H P H' + R, K = P H' S^-1, Joseph
-form P = (I - K H) P (I - K H)' + K R K'). Per-track filterpy calls cost about 27 us;
-here the states (n, 6) and covariances (n, 6, 6) of all the tracks one batch of
-detections touches are stacked and stepped together (about 1.3 us per track). H is a
-column selection.
-
-Every CV track's state is a row of one ``CVBank``, so a batch is gathered and written
-back with one fancy index each.
+form P = (I - K H) P (I - K H)' + K R K'), with H a selection of state components.
+Per-track filterpy calls cost about 27 us a step. Here every CV track's state is a row
+of one ``CVBank`` and the C kernels of ``sensord._kalman`` step the rows a batch of
+detections touches in one call each (about a microsecond per track, and no fixed numpy
+overhead that would make the small batches of a live receiver expensive).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sensord.tracker.models import DIM, process_noise
+from sensord import _kalman
+from sensord.tracker.models import DIM
 
-Index = slice | np.ndarray  # the measured state components (H's rows)
 
-
-def predict(
+def predicted(
     x: np.ndarray, p: np.ndarray, dt_s: np.ndarray, sigma_h_mps2: float, sigma_v_mps2: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """States (n, 6) and covariances (n, 6, 6) propagated by dt_s (n,): F x, F P F' + Q."""
-    dt = dt_s[:, None]
-    x = x.copy()
-    x[:, :3] += dt * x[:, 3:]
-    fp = p.copy()  # F P: position rows gain dt * velocity rows
-    fp[:, :3, :] += dt[:, :, None] * p[:, 3:, :]
-    fpf = fp.copy()  # (F P) F': position columns gain dt * velocity columns
-    fpf[:, :, :3] += dt[:, None, :] * fp[:, :, 3:]
-    return x, fpf + process_noise(dt_s, sigma_h_mps2, sigma_v_mps2)
-
-
-def innovation(
-    x: np.ndarray, p: np.ndarray, z: np.ndarray, r: np.ndarray, idx: Index
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Residuals y (n, m), inverse innovation covariances (n, m, m), Mahalanobis^2 (n,)."""
-    y = z - x[:, idx]
-    s_inv = np.linalg.inv(p[:, idx][:, :, idx] + r)
-    d2 = np.einsum("ni,nij,nj->n", y, s_inv, y)
-    return y, s_inv, d2
-
-
-def update(
-    x: np.ndarray, p: np.ndarray, y: np.ndarray, s_inv: np.ndarray, r: np.ndarray, idx: Index
-) -> tuple[np.ndarray, np.ndarray]:
-    """States and covariances after the measurements whose ``innovation`` gave y, s_inv."""
-    k = p[:, :, idx] @ s_inv
-    x = x + np.einsum("nij,nj->ni", k, y)
-    i_kh = np.broadcast_to(np.eye(DIM), p.shape).copy()
-    i_kh[:, :, idx] -= k
-    p = i_kh @ p @ i_kh.transpose(0, 2, 1) + k @ r @ k.transpose(0, 2, 1)
+    """States (n, 6) and covariances (n, 6, 6) propagated by dt_s (n,), as new arrays."""
+    x = np.array(x, dtype=float, order="C")
+    p = np.array(p, dtype=float, order="C")
+    rows = np.arange(len(x), dtype=np.intp)
+    _kalman.predict(x, p, rows, np.ascontiguousarray(dt_s, dtype=float), sigma_h_mps2, sigma_v_mps2)
     return x, p
+
+
+def distances(
+    x: np.ndarray, p: np.ndarray, z: np.ndarray, r: np.ndarray, idx: np.ndarray
+) -> np.ndarray:
+    """Squared Mahalanobis distances (n,) of measurements z (n, m) of x[:, idx], covariance r."""
+    x = np.ascontiguousarray(x, dtype=float)
+    d2 = np.empty(len(x))
+    rows = np.arange(len(x), dtype=np.intp)
+    _kalman.distances(x, np.ascontiguousarray(p, dtype=float), rows, *_measurements(z, r, idx), d2)
+    return d2
+
+
+def _measurements(z, r, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.ascontiguousarray(z, dtype=float),
+        np.ascontiguousarray(r, dtype=float),
+        np.ascontiguousarray(idx, dtype=np.intp),
+    )
 
 
 class CVFilter:
@@ -92,8 +83,7 @@ def widen(p: np.ndarray, dv_mps: np.ndarray, dt_s: float) -> None:
 class CVBank:
     """The states (rows of ``x``) and covariances (``P``) of every CV track, stepped in batches.
 
-    A batch is a list of distinct filters; each step gathers their rows, runs the stacked
-    equations above and writes the rows back.
+    A batch is a list of distinct filters; each step runs one C kernel over their rows.
     """
 
     def __init__(self, sigma_h_mps2: float, sigma_v_mps2: float, capacity: int = 64) -> None:
@@ -121,21 +111,29 @@ class CVBank:
 
     def predict(self, filters: list[CVFilter], dt_s: np.ndarray) -> None:
         """Propagate each filter by its dt_s."""
-        rows = [f.slot for f in filters]
-        self.x[rows], self.P[rows] = predict(
-            self.x[rows], self.P[rows], dt_s, self.sigma_h_mps2, self.sigma_v_mps2
+        _kalman.predict(
+            self.x,
+            self.P,
+            _rows(filters),
+            np.ascontiguousarray(dt_s, dtype=float),
+            self.sigma_h_mps2,
+            self.sigma_v_mps2,
         )
 
     def distances(
-        self, filters: list[CVFilter], z: np.ndarray, r: np.ndarray, idx: Index
+        self, filters: list[CVFilter], z: np.ndarray, r: np.ndarray, idx: np.ndarray
     ) -> np.ndarray:
         """Squared Mahalanobis distance of each measurement z (n, m) of x[idx]."""
-        rows = [f.slot for f in filters]
-        return innovation(self.x[rows], self.P[rows], z, r, idx)[2]
+        d2 = np.empty(len(filters))
+        _kalman.distances(self.x, self.P, _rows(filters), *_measurements(z, r, idx), d2)
+        return d2
 
-    def update(self, filters: list[CVFilter], z: np.ndarray, r: np.ndarray, idx: Index) -> None:
+    def update(
+        self, filters: list[CVFilter], z: np.ndarray, r: np.ndarray, idx: np.ndarray
+    ) -> None:
         """Apply each filter's measurement z (n, m) of x[idx] with covariance r (n, m, m)."""
-        rows = [f.slot for f in filters]
-        x, p = self.x[rows], self.P[rows]
-        y, s_inv, _ = innovation(x, p, z, r, idx)
-        self.x[rows], self.P[rows] = update(x, p, y, s_inv, r, idx)
+        _kalman.update(self.x, self.P, _rows(filters), *_measurements(z, r, idx))
+
+
+def _rows(filters: list[CVFilter]) -> np.ndarray:
+    return np.fromiter((f.slot for f in filters), dtype=np.intp, count=len(filters))

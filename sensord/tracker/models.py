@@ -28,16 +28,15 @@ def transition(dt: float) -> np.ndarray:
     return f
 
 
-def process_noise(dt_s, sigma_h_mps2: float, sigma_v_mps2: float) -> np.ndarray:
-    """Q for time steps dt_s (s; a float or an array of n): (6, 6) or (n, 6, 6)."""
-    dt = np.asarray(dt_s, dtype=float)
-    q = np.zeros((*dt.shape, DIM, DIM))
+def process_noise(dt: float, sigma_h_mps2: float, sigma_v_mps2: float) -> np.ndarray:
+    """Q for a time step dt: white acceleration, horizontal and vertical sigmas."""
+    q = np.zeros((DIM, DIM))
     a, b, c = dt**4 / 4, dt**3 / 2, dt**2
     for axis, sigma in ((0, sigma_h_mps2), (1, sigma_h_mps2), (2, sigma_v_mps2)):
         s2 = sigma * sigma
-        q[..., axis, axis] = a * s2
-        q[..., axis, axis + 3] = q[..., axis + 3, axis] = b * s2
-        q[..., axis + 3, axis + 3] = c * s2
+        q[axis, axis] = a * s2
+        q[axis, axis + 3] = q[axis + 3, axis] = b * s2
+        q[axis + 3, axis + 3] = c * s2
     return q
 
 

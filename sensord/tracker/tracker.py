@@ -226,9 +226,9 @@ class Tracker:
                 continue
             x, p = self._predicted([tracks[j] for j in candidates], [d.t_s] * len(candidates))
             idx = _index(d)
-            z = np.broadcast_to(d.z, (len(candidates), len(d.z)))
-            r = np.broadcast_to(d.R, (len(candidates), *d.R.shape))
-            d2 = kalman.innovation(x, p, z, r, idx)[2]
+            z = np.tile(d.z, (len(candidates), 1))
+            r = np.tile(d.R, (len(candidates), 1, 1))
+            d2 = kalman.distances(x, p, z, r, idx)
             for j, dist2 in zip(candidates, d2.tolist(), strict=True):
                 if dist2 <= self.config.gate_chi2:
                     cost[i, j] = dist2
@@ -288,11 +288,16 @@ class Tracker:
 
     def _predicted(self, tracks: list[Track], t_s: list[float]) -> tuple[np.ndarray, np.ndarray]:
         """States (n, 6) and covariances (n, 6, 6) of tracks at t_s, the tracks unchanged."""
-        dt = np.maximum(np.array(t_s) - np.array([tr.t_s for tr in tracks]), 0.0)
         x = np.stack([tr.x for tr in tracks])
         p = np.stack([tr.P for tr in tracks])
-        cfg = self.config
-        return kalman.predict(x, p, dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2)
+        dt = np.array(t_s) - np.array([tr.t_s for tr in tracks])
+        ahead = np.flatnonzero(dt > 0)
+        if len(ahead):
+            cfg = self.config
+            x[ahead], p[ahead] = kalman.predicted(
+                x[ahead], p[ahead], dt[ahead], cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2
+            )
+        return x, p
 
     def _arrive(
         self,
@@ -520,9 +525,12 @@ class Tracker:
         ]
 
 
-def _index(d: Detection) -> slice | np.ndarray:
-    """The measured state components: a slice when contiguous (all of sensord's)."""
-    idx = d.state_indices()
-    if idx == list(range(idx[0], idx[-1] + 1)):
-        return slice(idx[0], idx[-1] + 1)
-    return np.array(idx)
+_INDICES: dict[tuple[str, ...], np.ndarray] = {}
+
+
+def _index(d: Detection) -> np.ndarray:
+    """The measured state components (H's rows), one array per kind of detection."""
+    idx = _INDICES.get(d.observes)
+    if idx is None:
+        idx = _INDICES[d.observes] = np.array(d.state_indices(), dtype=np.intp)
+    return idx
