@@ -345,7 +345,7 @@ class Tracker:
             r = np.stack([dets[k].R for k in rows])
             d2 = self._bank.distances([tracks[k].filt for k in rows], z, r, idx)
             accepted = []
-            for row, k, dist2 in zip(range(len(rows)), rows, d2.tolist(), strict=True):
+            for row, (k, dist2) in enumerate(zip(rows, d2.tolist(), strict=True)):
                 track, d = tracks[k], dets[k]
                 if self._passes_gate(track, d, dist2) or self._manoeuvre(track, d):
                     accepted.append(row)
