@@ -88,8 +88,9 @@ def test_identity_is_carried_and_pending_velocity_used():
     assert update.gs_kt == pytest.approx(np.hypot(150, 100) / 0.514444, rel=0.02)
 
 
-def test_a_single_jump_is_rejected_and_counted():
-    trk = Tracker(SITE)
+@pytest.mark.parametrize("imm", [False, True], ids=["cv", "imm"])
+def test_a_single_jump_is_rejected_and_counted(imm):
+    trk = Tracker(SITE, TrackerConfig(imm=imm))
     trk.process([pos(0.5 * k) for k in range(6)] + [vel(2.6)])
     assert trk.process([pos(3.0, offset=(50e3, 0.0))]) == []
     after = trk.process([pos(3.5)])[0]
@@ -99,8 +100,9 @@ def test_a_single_jump_is_rejected_and_counted():
     assert sum(trk.stats.gated.values()) == 1 and trk.stats.reinitialised == 0
 
 
-def test_a_wrong_first_fix_does_not_poison_the_track():
-    trk = Tracker(SITE)
+@pytest.mark.parametrize("imm", [False, True], ids=["cv", "imm"])
+def test_a_wrong_first_fix_does_not_poison_the_track(imm):
+    trk = Tracker(SITE, TrackerConfig(imm=imm))
     trk.process([pos(0.0, offset=(50e3, 30e3))])  # bad CPR decode as the first position
     trk.process([pos(0.5 * k) for k in range(1, 8)])
     track = trk.tracks["ABC123"]
@@ -122,8 +124,9 @@ def test_late_detections_are_dropped_and_counted_or_reordered():
     assert windowed.tracks["ABC123"].n_updates == 4
 
 
-def test_anonymous_detections_associate_without_swaps():
-    trk = Tracker(SITE)
+@pytest.mark.parametrize("imm", [False, True], ids=["cv", "imm"])
+def test_anonymous_detections_associate_without_swaps(imm):
+    trk = Tracker(SITE, TrackerConfig(imm=imm))
     a_start, b_start = (0.0, 0.0, 3000.0), (0.0, 3000.0, 3000.0)  # 3 km apart, parallel
     for k in range(20):
         t = 0.5 * k
