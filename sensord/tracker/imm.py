@@ -7,6 +7,8 @@ six components (e, n, u, ve, vn, vu) of the mixed estimate; the acceleration is 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from filterpy.kalman import IMMEstimator, KalmanFilter
 
@@ -16,6 +18,24 @@ INIT_ACCEL_SIGMA_MPS2 = 5.0
 MODE_CV, MODE_CA = 0, 1
 MODE_TRANSITIONS = np.array([[0.97, 0.03], [0.10, 0.90]])  # per update, rows: from
 INITIAL_MODE_PROBABILITIES = np.array([0.9, 0.1])
+
+
+class _KalmanFilter(KalmanFilter):
+    """filterpy's KalmanFilter with the log-likelihood of the last measurement in closed form.
+
+    filterpy computes it through scipy.stats.multivariate_normal, about 40% of an IMM
+    step; tests hold this to the stock filter within 1e-9.
+    """
+
+    @property
+    def log_likelihood(self) -> float:
+        if self._log_likelihood is None:
+            y = np.ravel(self.y)
+            _, logdet = np.linalg.slogdet(self.S)
+            self._log_likelihood = -0.5 * (
+                float(y @ self.SI @ y) + logdet + len(y) * math.log(2 * math.pi)
+            )
+        return self._log_likelihood
 
 
 class IMMFilter:
@@ -31,7 +51,7 @@ class IMMFilter:
         p9[models.DIM :, models.DIM :] = np.eye(3) * INIT_ACCEL_SIGMA_MPS2**2
         filters = []
         for _ in range(2):
-            kf = KalmanFilter(dim_x=models.DIM_CA, dim_z=3)
+            kf = _KalmanFilter(dim_x=models.DIM_CA, dim_z=3)
             kf.x, kf.P = x9.copy(), p9.copy()
             filters.append(kf)
         self.est = IMMEstimator(filters, INITIAL_MODE_PROBABILITIES.copy(), MODE_TRANSITIONS)

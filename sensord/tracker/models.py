@@ -66,7 +66,6 @@ def ca_transition(dt: float) -> np.ndarray:
 
 def ca_process_noise(dt: float, sigma_jerk_h_mps3: float, sigma_jerk_v_mps3: float) -> np.ndarray:
     """Q of the CA model: continuous white jerk, horizontal and vertical sigmas."""
-    q = np.zeros((DIM_CA, DIM_CA))
     block = np.array(
         [
             [dt**5 / 20, dt**4 / 8, dt**3 / 6],
@@ -74,7 +73,7 @@ def ca_process_noise(dt: float, sigma_jerk_h_mps3: float, sigma_jerk_v_mps3: flo
             [dt**3 / 6, dt**2 / 2, dt],
         ]
     )
-    for axis, sigma in ((0, sigma_jerk_h_mps3), (1, sigma_jerk_h_mps3), (2, sigma_jerk_v_mps3)):
-        rows = [axis, axis + 3, axis + 6]
-        q[np.ix_(rows, rows)] = block * sigma * sigma
-    return q
+    # state order (position, velocity, acceleration) x (e, n, u): a Kronecker product
+    return np.kron(
+        block, np.diag([sigma_jerk_h_mps3**2, sigma_jerk_h_mps3**2, sigma_jerk_v_mps3**2])
+    )
