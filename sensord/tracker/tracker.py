@@ -9,6 +9,12 @@ agree with each other but not with the track re-initialise it: a wrong first fix
 real jump after a long gap) cannot hold a track off the truth, while a single spoofed or
 mis-decoded position is rejected.
 
+Filtering: the CV filters of all tracks are rows of one ``kalman.CVBank``; the tracks a
+batch of detections touches are predicted, gated and updated together (C kernels). Mode S
+detections are taken in rounds, the k-th detection of every address in round k, so each
+track still sees its own detections one by one in time order. The IMM option steps its
+filterpy filters one by one behind the same interface (``imm.IMMBank``).
+
 Lifecycle: tentative -> confirmed after M accepted measurements among the last N
 (position included) -> coasting when no kinematic measurement arrived for
 ``coast_after_s`` -> dropped after ``drop_after_s`` without any detection. Detections
