@@ -67,7 +67,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "fix_bits": Key(int, 1, _choice(0, 1, 2), "bit errors corrected in DF11/17/18"),
     },
     "tracker": {
-        "imm": Key(bool, False, None, "IMM of a quiet and a manoeuvring model"),
+        "imm": Key(bool, False, None, "IMM of constant velocity + constant acceleration"),
         "confirm_m": Key(int, 3, _range(1, 16), "confirm after M updates ..."),
         "confirm_n": Key(int, 5, _range(1, 16), "... of the last N"),
         "coast_after_s": Key(float, 10.0, _range(1, 600), "coasting without measurements"),

@@ -1,6 +1,7 @@
 """Tracker unit behaviour on synthetic detections: filter, gate, lifecycle, association."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -87,8 +88,9 @@ def test_identity_is_carried_and_pending_velocity_used():
     assert update.gs_kt == pytest.approx(np.hypot(150, 100) / 0.514444, rel=0.02)
 
 
-def test_a_single_jump_is_rejected_and_counted():
-    trk = Tracker(SITE)
+@pytest.mark.parametrize("imm", [False, True], ids=["cv", "imm"])
+def test_a_single_jump_is_rejected_and_counted(imm):
+    trk = Tracker(SITE, TrackerConfig(imm=imm))
     trk.process([pos(0.5 * k) for k in range(6)] + [vel(2.6)])
     assert trk.process([pos(3.0, offset=(50e3, 0.0))]) == []
     after = trk.process([pos(3.5)])[0]
@@ -98,8 +100,9 @@ def test_a_single_jump_is_rejected_and_counted():
     assert sum(trk.stats.gated.values()) == 1 and trk.stats.reinitialised == 0
 
 
-def test_a_wrong_first_fix_does_not_poison_the_track():
-    trk = Tracker(SITE)
+@pytest.mark.parametrize("imm", [False, True], ids=["cv", "imm"])
+def test_a_wrong_first_fix_does_not_poison_the_track(imm):
+    trk = Tracker(SITE, TrackerConfig(imm=imm))
     trk.process([pos(0.0, offset=(50e3, 30e3))])  # bad CPR decode as the first position
     trk.process([pos(0.5 * k) for k in range(1, 8)])
     track = trk.tracks["ABC123"]
@@ -121,8 +124,9 @@ def test_late_detections_are_dropped_and_counted_or_reordered():
     assert windowed.tracks["ABC123"].n_updates == 4
 
 
-def test_anonymous_detections_associate_without_swaps():
-    trk = Tracker(SITE)
+@pytest.mark.parametrize("imm", [False, True], ids=["cv", "imm"])
+def test_anonymous_detections_associate_without_swaps(imm):
+    trk = Tracker(SITE, TrackerConfig(imm=imm))
     a_start, b_start = (0.0, 0.0, 3000.0), (0.0, 3000.0, 3000.0)  # 3 km apart, parallel
     for k in range(20):
         t = 0.5 * k
@@ -156,6 +160,47 @@ def test_imm_option_tracks_too():
     assert np.linalg.norm(trk.tracks["ABC123"].x[:2] - truth[:2]) < 100
 
 
+def _turning(t_s: float) -> np.ndarray:
+    """200 m/s east, a 3 deg/s left turn (12 m/s^2) from 30 s to 60 s, then straight north."""
+    speed, rate, start = 200.0, math.radians(3.0), np.array([-20e3, 10e3, 9000.0])
+    straight = start + np.array([speed * min(t_s, 30.0), 0.0, 0.0])
+    turned = rate * (min(max(t_s, 30.0), 60.0) - 30.0)
+    radius = speed / rate
+    arc = np.array([radius * math.sin(turned), radius * (1 - math.cos(turned)), 0.0])
+    return straight + arc + np.array([0.0, speed * max(t_s - 60.0, 0.0), 0.0])
+
+
+def _track_turn(config: TrackerConfig) -> tuple[dict[str, float], dict[str, float]]:
+    """RMS position error and mean CA-mode probability (IMM) per leg, positions each 1 s."""
+    rng = np.random.default_rng(5)
+    trk = Tracker(SITE, config)
+    errors: dict[str, list[float]] = {"straight": [], "turn": []}
+    ca: dict[str, list[float]] = {"straight": [], "turn": []}
+    for k in range(90):
+        z = _turning(k) + rng.normal(0, [30.0, 30.0, 10.0])
+        trk.process([Detection(k, "rx0", det.POSITION, z, np.diag([900.0, 900.0, 100.0]), icao=1)])
+        leg = "straight" if 10 <= k < 30 else "turn" if 33 <= k < 60 else None
+        if leg:
+            track = trk.tracks["000001"]
+            errors[leg].append(float(np.linalg.norm(track.x[:2] - _turning(k)[:2])))
+            if config.imm:
+                ca[leg].append(float(track.filt.mode_probabilities[1]))
+    rms = {leg: math.sqrt(np.mean(np.square(e))) for leg, e in errors.items()}
+    return rms, {leg: float(np.mean(p)) if p else 0.0 for leg, p in ca.items()}
+
+
+def test_imm_tracks_a_turn_better_than_cv_and_switches_to_the_ca_model():
+    cv_rms, _ = _track_turn(TrackerConfig())
+    imm_rms, ca = _track_turn(TrackerConfig(imm=True))
+    print(
+        f"turn RMS: CV {cv_rms['turn']:.1f} m, IMM {imm_rms['turn']:.1f} m; IMM P(CA) "
+        f"straight {ca['straight']:.2f}, turn {ca['turn']:.2f}"
+    )
+    assert imm_rms["turn"] < 0.7 * cv_rms["turn"]
+    assert imm_rms["straight"] < 1.2 * cv_rms["straight"]  # no price on the straight leg
+    assert ca["straight"] < 0.2 and ca["turn"] > 0.4
+
+
 def test_update_reports_uncertainty_and_units():
     trk = Tracker(SITE)
     ups = trk.process([pos(0.5 * k) for k in range(8)] + [vel(4.0)])
@@ -163,3 +208,51 @@ def test_update_reports_uncertainty_and_units():
     assert u["schema"] == 1 and u["icao"] == "ABC123" and u["status"] == "confirmed"
     assert 0 < u["h_err95_m"] < 100 and 0 < u["v_err95_m"] < 50
     assert u["gs_kt"] == pytest.approx(np.hypot(150, 100) / 0.514444, rel=0.02)
+
+
+def test_batched_tracks_match_plain_filterpy_filters_each():
+    """Three aircraft in the same batches, positions, velocities and altitudes at their own
+    times: each track is the filterpy filter fed its own detections one by one."""
+    starts = [(20e3, -10e3, 9000.0), (-40e3, 5e3, 3000.0), (5e3, 60e3, 11000.0)]
+    dets = []
+    for a, start in enumerate(starts):
+        icao = 0x400000 + a
+        for k in range(8):
+            t = 0.37 * k + 0.11 * a
+            dets.append(pos(t, icao=icao, start=start))
+            dets.append(vel(t + 0.13, icao=icao))
+            truth_enu = np.array(start) + V * (t + 0.2)
+            alt_m = SITE.to_geodetic(truth_enu)[2] + 4.0 * k - 12.0
+            dets.append(
+                Detection(
+                    t + 0.2, "rx0", det.ALTITUDE, np.array([alt_m]), np.diag([15.0**2]), icao=icao
+                )
+            )
+    dets.sort(key=lambda d: d.t_s)
+    trk = Tracker(SITE)
+    trk.process(dets)
+    cfg = trk.config
+    for a in range(len(starts)):
+        own = [d for d in dets if d.icao == 0x400000 + a]
+        first = own[0]
+        kf = KalmanFilter(dim_x=6, dim_z=3)
+        kf.x = np.zeros(6)
+        kf.P = np.diag([1000.0**2] * 3 + [250.0**2] * 2 + [20.0**2])
+        kf.x[:3], kf.P[:3, :3] = first.z, first.R
+        t_s = first.t_s
+        for d in own[1:]:
+            dt = d.t_s - t_s
+            t_s = d.t_s
+            kf.predict(
+                F=models.transition(dt),
+                Q=models.process_noise(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2),
+            )
+            idx = d.state_indices()
+            z = d.z
+            if d.observes == det.ALTITUDE:
+                z = kf.x[2] + (d.z - SITE.to_geodetic(kf.x[:3])[2])
+            kf.update(z, R=d.R, H=np.eye(6)[idx])
+        track = trk.tracks[f"{0x400000 + a:06X}"]
+        assert track.n_updates == len(own)
+        np.testing.assert_allclose(track.x, kf.x, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(track.P, kf.P, rtol=1e-9, atol=1e-9)

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lon", type=float, help="receiver longitude, degrees (WGS84)")
     p.add_argument("--alt-m", type=float, default=0.0, help="receiver height, m (default 0)")
     p.add_argument("--max-range-km", type=float, default=500.0, help="receiver range (km)")
-    p.add_argument("--imm", action="store_true", help="IMM (quiet + manoeuvring models)")
+    p.add_argument("--imm", action="store_true", help="IMM (constant velocity + acceleration)")
     p.add_argument(
         "--confirmed-only", action="store_true", help="print confirmed and coasting tracks only"
     )

@@ -1,27 +1,24 @@
-"""One track: its filter (filterpy), identity, lifecycle counters."""
+"""One track: its filter, identity, lifecycle counters."""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from filterpy.kalman import IMMEstimator, KalmanFilter
 
+from sensord.tracker.kalman import CVFilter
 from sensord.tracker.models import DIM
 from sensord.tracker.update import TrackStatus
+
+if TYPE_CHECKING:
+    from sensord.tracker.imm import IMMFilter
 
 # initial uncertainty of what the first detection does not measure
 INIT_POS_SIGMA_M = 1000.0
 INIT_VEL_SIGMA_MPS = 250.0
 INIT_VRATE_SIGMA_MPS = 20.0
-
-
-def new_filter(x0: np.ndarray, p0: np.ndarray) -> KalmanFilter:
-    kf = KalmanFilter(dim_x=DIM, dim_z=3)
-    kf.x = x0.copy()
-    kf.P = p0.copy()
-    return kf
 
 
 def initial_state(z: np.ndarray, R: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +36,7 @@ class Track:
 
     track_id: str
     t_s: float  # time of the filter's state
-    filt: KalmanFilter | IMMEstimator
+    filt: CVFilter | IMMFilter
     icao: int | None = None
     callsign: str | None = None
     squawk: str | None = None
