@@ -49,10 +49,15 @@ def last_positions(sub: Subscriber) -> dict[str, dict]:
 
 
 def until_offline(sub: Subscriber, timeout_s: float = 10.0) -> None:
-    """Wait for the daemon's last message, its offline status: all before it has arrived
-    (one connection's messages reach a subscriber in order)."""
+    """Wait for the daemon's last message, its offline status, as sent (not one retained
+    from an earlier run): all before it has arrived (a connection's messages arrive in
+    order)."""
     deadline = time.monotonic() + timeout_s
-    while not any(json.loads(p).get("state") == "offline" for p in sub.on("/status")):
+    while True:
+        with sub.lock:
+            live = [p for t, p, retained in sub.messages if t.endswith("/status") and not retained]
+        if any(json.loads(p)["state"] == "offline" for p in live):
+            return
         assert time.monotonic() < deadline, "no offline status"
         time.sleep(0.05)
 
