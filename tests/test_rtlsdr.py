@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sensord.demod import Demodulator
 from sensord.source.iqfile import IQFileSource
@@ -111,6 +112,31 @@ def test_frames_equal_file_replay_and_settings_reach_the_library(fake_librtlsdr,
     assert settings["tuner_gain_mode"] == "1"
     assert settings["tuner_gain"] == "402"
     assert settings["bias_tee"] == "1"
+
+
+# What systemd's MemoryDenyWriteExecute=yes (in systemd/sensord.service) enforces, applied
+# to the process itself: no memory may become executable after being writable. pyrtlsdr's
+# async reads call back into Python through a ctypes closure, which older libffi builds
+# made in writable+executable memory.
+UNDER_MDWE = """
+import ctypes, runpy, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN (Linux 6.3+)
+    sys.exit(77)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_async_reads_work_under_memory_deny_write_execute(fake_librtlsdr, modes1):
+    env = {**fake_librtlsdr, "FAKE_RTLSDR_IQ": str(modes1)}
+    n_samples = modes1.stat().st_size // 2
+    args = ["-c", UNDER_MDWE, str(STREAM_FRAMES), "rtlsdr", "--samples", str(n_samples)]
+    result = run(args, env)
+    if result.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+) to enforce it with")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["frames"] == file_frames(modes1, 2.0e6)
 
 
 def test_unplug_logged_once_reopened_with_a_sample_jump(fake_librtlsdr, short_recording, tmp_path):
