@@ -62,6 +62,9 @@ def _apply_overrides(cfg: dict, args: argparse.Namespace) -> None:
 
 def _set_log_level(level: str) -> None:
     logging.getLogger().setLevel(getattr(logging, level.upper()))
+    # paho's socket errors (through aiomqtt's "mqtt" logger) repeat the broker state
+    # change the publisher logs once: shown at debug only
+    logging.getLogger("mqtt").setLevel(logging.DEBUG if level == "debug" else logging.CRITICAL)
 
 
 def _source(cfg: dict):
