@@ -57,6 +57,26 @@ class SampleClock:
         return last is not None and time.monotonic() - last <= grace_s
 
 
+class LiveClockMixin:
+    """Counters and health of a live source, read off its ``_clock`` (a SampleClock)."""
+
+    _clock: SampleClock
+
+    @property
+    def stats(self):
+        """Counters: samples, drops, gaps, reconnects."""
+        return self._clock.stats
+
+    @property
+    def last_sample_monotonic(self) -> float | None:
+        """``time.monotonic()`` of the last sample received, None before the first."""
+        return self._clock.last_sample_monotonic
+
+    def healthy(self, grace_s: float = 2.0) -> bool:
+        """True while samples arrived within the last ``grace_s`` seconds."""
+        return self._clock.healthy(grace_s)
+
+
 class Backoff:
     """Exponential reconnect delays: ``first_s``, doubled up to ``max_s``; reset on success."""
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from sensord.errors import SourceError
 from sensord.source.base import IQBlock
-from sensord.source.live import Backoff, SampleClock
+from sensord.source.live import Backoff, LiveClockMixin, SampleClock
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def resolve_device(spec: str, rtlsdr_module: ModuleType) -> int:
         raise SourceError(f"no RTL-SDR with serial {dev!r} attached") from None
 
 
-class RtlSdrSource:
+class RtlSdrSource(LiveClockMixin):
     """IQ blocks (cu8) from an RTL-SDR dongle; see the module docstring for faults."""
 
     def __init__(
@@ -87,20 +87,6 @@ class RtlSdrSource:
         self._lost_at: float | None = None  # monotonic time of the last loss, while unmended
         self._reopened_at = 0.0  # monotonic time of the last read started
         self.applied_gain_db: float | None = None
-
-    @property
-    def stats(self):
-        """Counters: samples, drops, gaps, reconnects."""
-        return self._clock.stats
-
-    @property
-    def last_sample_monotonic(self) -> float | None:
-        """``time.monotonic()`` of the last sample received, None before the first."""
-        return self._clock.last_sample_monotonic
-
-    def healthy(self, grace_s: float = 2.0) -> bool:
-        """True while samples arrived within the last ``grace_s`` seconds."""
-        return self._clock.healthy(grace_s)
 
     def _open(self):
         index = resolve_device(self.spec, self._rtlsdr)

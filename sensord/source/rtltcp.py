@@ -19,7 +19,7 @@ import numpy as np
 
 from sensord.errors import SourceError
 from sensord.source.base import IQBlock
-from sensord.source.live import Backoff, SampleClock
+from sensord.source.live import Backoff, LiveClockMixin, SampleClock
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def parse_rtltcp_spec(spec: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-class RtlTcpSource:
+class RtlTcpSource(LiveClockMixin):
     """IQ blocks (cu8) from an rtl_tcp server.
 
     Tunes the server on each connection (frequency, rate, gain, ppm, bias tee). When the
@@ -91,20 +91,6 @@ class RtlTcpSource:
         self._closed = threading.Event()
         self._sock: socket.socket | None = None
         self._lost_at: float | None = None  # monotonic time the stream was lost, if it was
-
-    @property
-    def stats(self):
-        """Counters: samples, drops, gaps, reconnects."""
-        return self._clock.stats
-
-    @property
-    def last_sample_monotonic(self) -> float | None:
-        """``time.monotonic()`` of the last sample received, None before the first."""
-        return self._clock.last_sample_monotonic
-
-    def healthy(self, grace_s: float = 2.0) -> bool:
-        """True while samples arrived within the last ``grace_s`` seconds."""
-        return self._clock.healthy(grace_s)
 
     def tuning_commands(self) -> list[bytes]:
         """The commands sent after each connect, in order."""
