@@ -185,6 +185,28 @@ def test_broker_killed_with_a_message_in_flight_fails_fast_and_resends(broker, c
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
+async def state_arriving_while_streaming_then_stop(broker) -> list:
+    """A track state comes in while the stream queue is going out, and stop follows."""
+    v5 = broker.protocol == 5
+    aio_protocol = aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311
+    pub = Publisher(MqttSettings(port=broker.port, protocol=broker.protocol))
+    runner = asyncio.create_task(pub.run(stats_interval_s=60))
+    while not pub.stats.connected:
+        await asyncio.sleep(0.01)
+    pub.stream("frames", ["x" * 100] * 3000)
+    while pub.pending() > 2900:  # the stream is going out, message by message
+        await asyncio.sleep(0)
+    pub.track_updates([update(1.0)])
+    await pub.stop()
+    await runner
+    return await collect(broker.port, aio_protocol, 0.5, "sensord/rx0/tracks/#")
+
+
+def test_a_state_arriving_during_the_shutdown_flush_is_published(broker):
+    retained = asyncio.run(state_arriving_while_streaming_then_stop(broker))
+    assert [json.loads(p)["t_s"] for _, p, _ in retained] == [1.0]
+
+
 async def stream_through_slow_broker(port: int, protocol: int) -> tuple[Publisher, list]:
     pub = Publisher(MqttSettings(port=port, protocol=protocol, stream_queue_max=10))
     pub.stream("frames", [json.dumps({"n": n}) for n in range(25)])  # broker not reached yet

@@ -292,6 +292,8 @@ class Publisher:
                 await self._publish(client, topic, payload, s.qos_stream, False)
                 self._stream.popleft()
             if self._stopping:
+                if self.pending():  # arrived while the later queues were going out
+                    continue
                 await self._publish(
                     client, f"{s.base}/status", json.dumps(self._offline()), s.qos_state, True
                 )
