@@ -77,20 +77,25 @@ def streamed(n_samples: int):
     return lambda sts: any(s["samples"] >= n_samples for s in sts)
 
 
+def replay_config(tmp_path: Path, broker, recording: Path, node: str) -> Path:
+    """A config publishing every track update and every frame under ``node``."""
+    return write_config(
+        tmp_path / f"{node}.toml",
+        broker.port,
+        recording,
+        protocol=broker.protocol,
+        node=node,
+        publish_frames=True,
+        rate_limit_s=0.0,
+    )
+
+
 @pytest.fixture
 def file_replay(broker, short_recording, tmp_path):
     """What `sensord run` publishes replaying the recording from its file: frames, tracks."""
     _, path = short_recording
     sub = subscribe(broker.port, "file")
-    cfg = write_config(
-        tmp_path / "file.toml",
-        broker.port,
-        path,
-        protocol=broker.protocol,
-        node="file",
-        publish_frames=True,
-        rate_limit_s=0.0,
-    )
+    cfg = replay_config(tmp_path, broker, path, "file")
     code, err = finish(sensord("run", "-c", str(cfg)))
     until_offline(sub)
     sub.close()
@@ -110,15 +115,7 @@ def test_live_sources_publish_what_a_file_replay_publishes(
     n_samples = len(res.iq) // 2
     file_frames, file_tracks = file_replay
     sub = subscribe(broker.port, "live")
-    cfg = write_config(
-        tmp_path / "live.toml",
-        broker.port,
-        path,
-        protocol=broker.protocol,
-        node="live",
-        publish_frames=True,
-        rate_limit_s=0.0,
-    )
+    cfg = replay_config(tmp_path, broker, path, "live")
     if live == "rtlsdr":
         proc = sensord(
             "run", "-c", str(cfg), "--source", "rtlsdr", env=fake_dongle_env(fake_librtlsdr, path)

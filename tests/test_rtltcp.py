@@ -123,19 +123,25 @@ def test_server_gone_reconnects_with_a_sample_jump(modes1, caplog):
     assert len(frames) > 0 and source.healthy()
 
 
+def blocks_within(source: RtlTcpSource, seconds: float) -> list:
+    """The blocks ``source`` yields in ``seconds``, read in a thread, then closed."""
+    got = []
+    worker = threading.Thread(target=lambda: got.extend(source.blocks()))
+    worker.start()
+    time.sleep(seconds)
+    source.close()
+    worker.join(5)
+    assert not worker.is_alive()
+    return got
+
+
 def test_unreachable_server_retries_quietly_until_closed(caplog):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     source = RtlTcpSource(f"rtltcp://127.0.0.1:{port}", backoff_max_s=0.1)
-    got = []
     with caplog.at_level(logging.WARNING, logger="sensord.source.rtltcp"):
-        worker = threading.Thread(target=lambda: got.extend(source.blocks()))
-        worker.start()
-        time.sleep(0.6)
-        source.close()
-        worker.join(5)
-    assert not worker.is_alive() and got == []
+        assert blocks_within(source, 0.6) == []
     assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
     assert not source.healthy() and source.last_sample_monotonic is None
 
@@ -160,15 +166,9 @@ def test_server_hanging_up_after_the_header_is_retried_with_backoff(caplog):
 
     threading.Thread(target=hang_up_after_header, daemon=True).start()
     source = RtlTcpSource(f"rtltcp://127.0.0.1:{port}")
-    got = []
     with caplog.at_level(logging.WARNING, logger="sensord.source.rtltcp"):
-        worker = threading.Thread(target=lambda: got.extend(source.blocks()))
-        worker.start()
-        time.sleep(2.0)
-        source.close()
-        worker.join(5)
+        assert blocks_within(source, 2.0) == []
     listener.close()
-    assert not worker.is_alive() and got == []
     # backoff 0.25, 0.5, 1 s: a handful of attempts in 2 s, not thousands
     assert 2 <= len(accepted) <= 5
     messages = [r.getMessage() for r in caplog.records]

@@ -1,0 +1,1 @@
+"""Consumers of the track stream (MQTT, files, TCP feeds, metrics, the web picture)."""
