@@ -73,7 +73,9 @@ class PairClock:
     p11: float = 0.0
     _pending: list[_Outlier] = field(default_factory=list)
     _innov: deque = field(default_factory=lambda: deque(maxlen=64))
+    _outcomes: deque = field(default_factory=lambda: deque(maxlen=64))  # 1 = outlier
     _started: bool = False
+    stale: bool = False  # no event for a while (set by ClockNetwork.rebuild)
     last_step_tau_s: float | None = None
     synced_since_tau_s: float | None = None
 
@@ -118,6 +120,7 @@ class PairClock:
         self.updates += 1
         self._pending.clear()
         self._innov.append(nu)
+        self._outcomes.append(0)
         if self.state != SYNCED and (
             self.updates >= cfg.synced_updates and math.sqrt(self.p00) < cfg.synced_sigma_s
         ):
@@ -128,6 +131,7 @@ class PairClock:
     def _outlier(self, tau_s: float, y_s: float) -> bool:
         """Count it; several that agree with each other (after drift) are a step."""
         self.outliers += 1
+        self._outcomes.append(1)
         self._pending.append(_Outlier(tau_s, y_s))
         if len(self._pending) >= 2:  # one outlier may be a bad event; two are a fault
             self.state = SUSPECT
@@ -157,6 +161,19 @@ class PairClock:
         if not self._innov:
             return None
         return float(np.sqrt(np.mean(np.square(self._innov))))
+
+    def outlier_rate(self) -> float | None:
+        """Fraction of the recent events that were outliers (None before 16 events)."""
+        if len(self._outcomes) < 16:
+            return None
+        return sum(self._outcomes) / len(self._outcomes)
+
+    def forget(self) -> None:
+        """Start again (a receiver's position changed)."""
+        self._started = False
+        self._outcomes.clear()
+        self._innov.clear()
+        self.state = SYNCING
 
     @property
     def usable(self) -> bool:
@@ -201,10 +218,19 @@ class ClockNetwork:
                 entered += p.update(ta, tb - ta) if own else p.update(tb, ta - tb)
         return entered
 
-    def rebuild(self) -> None:
-        """Choose the reference (most synced pairs) and the minimum-variance path of each node."""
+    def rebuild(self, now_s: dict[str, float] | None = None, stale_s: float = 30.0) -> None:
+        """Choose the reference (most synced pairs) and the minimum-variance path of each node.
+
+        ``now_s`` (each node's latest counter time) leaves out pairs with no event for
+        ``stale_s``: a receiver that went offline drops out of the timebase.
+        """
         links: dict[str, list[tuple[str, PairClock, bool]]] = {}
+        now_s = now_s or {}
         for p in self.pairs.values():
+            if now_s.get(p.a, p.tau_s) - p.tau_s > stale_s:
+                p.stale = True
+                continue
+            p.stale = False
             if p.usable and p.a not in self.excluded and p.b not in self.excluded:
                 links.setdefault(p.a, []).append((p.b, p, True))
                 links.setdefault(p.b, []).append((p.a, p, False))
@@ -252,13 +278,46 @@ class ClockNetwork:
                 t_s = t_s - p.offset_s(guess)
         return t_s, var
 
+    def inconsistent_nodes(
+        self, max_rate: float = 0.25, others_rate: float = 0.1
+    ) -> dict[str, str]:
+        """Receivers whose pairs reject many events while the other pairs do not.
+
+        A receiver at a wrong surveyed position gives each event a delay error that depends
+        on the aircraft's direction: its pairs see outliers all the time; a step (a jump)
+        makes only a few.
+        """
+        rates: dict[str, list[float]] = {}
+        for p in self.pairs.values():
+            r = p.outlier_rate()
+            if r is not None:
+                rates.setdefault(p.a, []).append(r)
+                rates.setdefault(p.b, []).append(r)
+        node_rate = {n: float(np.median(v)) for n, v in rates.items() if len(v) >= 2}
+        out = {}
+        for node, rate in node_rate.items():
+            others = [r for n, r in node_rate.items() if n != node]
+            typical = float(np.median(others)) if others else 1.0
+            if rate > max_rate and typical < others_rate:
+                out[node] = (
+                    f"{rate:.0%} of its reference events are outliers vs {typical:.0%} for the"
+                    " others: wrong surveyed position or an unstable clock"
+                )
+        return out
+
+    def forget(self, node: str) -> None:
+        """Restart every pair of a receiver (its surveyed position changed)."""
+        for p in self.pairs.values():
+            if node in (p.a, p.b):
+                p.forget()
+
     def pair_status(self) -> dict[str, dict]:
         """Per pair: state, sync error (ns rms of recent innovations), sigma, counters."""
         out = {}
         for (a, b), p in sorted(self.pairs.items()):
             rms = p.residual_rms_s()
             out[f"{a}~{b}"] = {
-                "state": p.state,
+                "state": "stale" if p.stale else p.state,
                 "error_ns_rms": None if rms is None else round(rms * 1e9, 1),
                 "sigma_ns": round(math.sqrt(max(p.variance_s2(p.tau_s), 0.0)) * 1e9, 1),
                 "drift_ppm": round(p.x1 * 1e6, 3),

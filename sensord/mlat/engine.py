@@ -158,6 +158,7 @@ class MlatEngine:
         self.receivers[node] = Receiver(node, site, clock_hz, clock_type, site.ecef_m)
         if old is not None and old.site != site:
             self.selfcheck.forget(node)
+            self.network.forget(node)
             self.excluded.pop(node, None)
             self.network.excluded.discard(node)
         pos = np.array([r.ecef_m for r in self.receivers.values()])
@@ -392,9 +393,9 @@ class MlatEngine:
     def _housekeeping(self) -> None:
         """Once a second of UTC: sampling rate, exclusions, the clock tree, stale state."""
         now = self.now_utc
-        self.excluded = self.selfcheck.suspects()
+        self.excluded = {**self.network.inconsistent_nodes(), **self.selfcheck.suspects()}
         self.network.excluded = set(self.excluded)
-        self.network.rebuild()
+        self.network.rebuild(self._last_t_s)
         self._estimate_jitter()
         # thin the sync sample so each pair sees about pair_updates_per_s events
         updates = self.counters.get("sync_pair_updates", 0)

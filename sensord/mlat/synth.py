@@ -157,3 +157,53 @@ def ring_of_receivers(
         clock = ReceiverClock.random(rng, kind, jitter_s, duration_s)
         out.append(SynthReceiver(f"rx{k}", site, clock, ntp_error_s=float(rng.normal(0, 3e-3))))
     return out
+
+
+def match_replies(net: SynthNetwork, dets: list) -> list[int]:
+    """Per detection (t_s = UTC of transmission): index of the reply it located."""
+    by_icao: dict[int, list[int]] = {}
+    for i, r in enumerate(net.replies):
+        by_icao.setdefault(r.icao, []).append(i)
+    return [
+        min(by_icao[d.icao], key=lambda i: abs(net.replies[i].t_s - (d.t_s - UTC0)))
+        for d in dets
+    ]
+
+
+def horizontal_errors_m(net: SynthNetwork, dets: list, site: Site) -> np.ndarray:
+    """Per detection: horizontal distance to the truth, m."""
+    out = np.zeros(len(dets))
+    for k, (d, i) in enumerate(zip(dets, match_replies(net, dets), strict=True)):
+        err = site.rot_ecef_to_enu @ (net.replies[i].ecef_m - site.ecef_m) - d.z
+        out[k] = math.hypot(err[0], err[1])
+    return out
+
+
+def modes_only_heard(net: SynthNetwork, min_receivers: int = 4) -> set[int]:
+    """ADS-B-off aircraft with at least one reply heard by ``min_receivers`` receivers."""
+    return {
+        net.replies[i].icao
+        for i, ks in net.heard_by.items()
+        if len(ks) >= min_receivers and not net.replies[i].adsb
+    }
+
+
+def grid_of_receivers(
+    center: Site,
+    rows: int,
+    cols: int,
+    rng: np.random.Generator,
+    spacing_m: float = 40e3,
+    jitter_s: float = 50e-9,
+    duration_s: float = 120.0,
+) -> list[SynthReceiver]:
+    """rows x cols receivers on a jittered grid around the center (dongle clocks)."""
+    out = []
+    for k in range(rows * cols):
+        e = (k % cols - (cols - 1) / 2) * spacing_m + float(rng.uniform(-3e3, 3e3))
+        n = (k // cols - (rows - 1) / 2) * spacing_m + float(rng.uniform(-3e3, 3e3))
+        lat, lon, _ = center.to_geodetic(np.array([e, n, 0.0]))
+        site = Site(float(lat), float(lon), float(rng.uniform(5, 60)))
+        clock = ReceiverClock.random(rng, "dongle", jitter_s, duration_s)
+        out.append(SynthReceiver(f"rx{k}", site, clock, ntp_error_s=float(rng.normal(0, 3e-3))))
+    return out
