@@ -22,7 +22,6 @@ frame plan, propagation at c/1.0003 (``sensord.mlat.synth``). Printed:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -34,23 +33,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mlat_crb import horizontal_cov_m2, median_horizontal_error_m  # noqa: E402
+from mlat_crb import horizontal_cov_m2, median_horizontal_error_m
 
-from sensord.geo import Site  # noqa: E402
-from sensord.mlat.clocksync import SYNCED  # noqa: E402
-from sensord.mlat.engine import MlatConfig, MlatEngine  # noqa: E402
-from sensord.mlat.synth import (  # noqa: E402
+from sensord.geo import Site
+from sensord.mlat.clocksync import SYNCED
+from sensord.mlat.engine import MlatConfig, MlatEngine
+from sensord.mlat.synth import (
     UTC0,
     SynthNetwork,
     grid_of_receivers,
     horizontal_errors_m,
     match_replies,
     modes_only_heard,
+    modes_only_scenario,
+    network_radius_m,
     ring_of_receivers,
     synth_network,
 )
-from sensord.sim.clock import ReceiverClock  # noqa: E402
-from sensord.sim.scenario import Aircraft, Scenario, random_scenario  # noqa: E402
+from sensord.sim.clock import ReceiverClock
+from sensord.sim.scenario import random_scenario
 
 CENTER = Site(52.0, 5.0, 10.0)
 
@@ -127,12 +128,15 @@ def resync_figures(seed: int) -> None:
         pairs = {k: p for k, p in eng.network.pairs.items() if "rx2" in k}
         if not steps_before:
             steps_before.update({k: p.steps for k, p in pairs.items()})
-        if all(
-            p.steps > steps_before.get(k, 0)
-            and p.state == SYNCED
-            and abs(p.offset_s(p.tau_s) - true_offset_s(net, p.a, p.b, p.tau_s)) < 1e-6
-            for k, p in pairs.items()
-        ) and "rx2" in eng.network.synced_nodes():
+        if (
+            all(
+                p.steps > steps_before.get(k, 0)
+                and p.state == SYNCED
+                and abs(p.offset_s(p.tau_s) - true_offset_s(net, p.a, p.b, p.tau_s)) < 1e-6
+                for k, p in pairs.items()
+            )
+            and "rx2" in eng.network.synced_nodes()
+        ):
             back.append(t_s - jump_at)
 
     eng, _, _ = run_engine(net, None, watch)
@@ -147,26 +151,8 @@ def resync_figures(seed: int) -> None:
 def position_figures(seconds: float, seed: int, outside_km: float | None) -> None:
     rng = np.random.default_rng(seed)
     rxs = ring_of_receivers(CENTER, 5, rng, duration_s=seconds)
-    ring_m = max(float(np.linalg.norm(CENTER.to_enu(r.site.lat_deg, r.site.lon_deg, 0)[:2]))
-                 for r in rxs)  # fmt: skip
-    base = random_scenario(40, CENTER, max_range_m=150e3, seed=seed)  # ADS-B: sync events
-    modes = []
-    for i in range(20):
-        if outside_km is None:
-            r_m = ring_m * 0.8 * math.sqrt(float(rng.random()))
-        else:
-            r_m = ring_m + outside_km * 1e3
-        ang = float(rng.uniform(0, 2 * math.pi))
-        lat, lon, _ = CENTER.to_geodetic(np.array([r_m * math.sin(ang), r_m * math.cos(ang), 0]))
-        modes.append(
-            Aircraft.at(
-                CENTER, float(lat), float(lon), float(rng.uniform(8000, 38000)),
-                icao=0xA00000 + i, callsign=f"MIL{i}", squawk="7001",
-                gs_kt=float(rng.uniform(200, 450)), track_deg=float(rng.uniform(0, 360)),
-                adsb=False,
-            )  # fmt: skip
-        )
-    sc = Scenario(CENTER, base.aircraft + modes)
+    radius_m = network_radius_m(CENTER, rxs)
+    sc = modes_only_scenario(CENTER, radius_m, rng, outside_km=outside_km, seed=seed)
     net = synth_network(sc, rxs, seconds, seed=seed)
     eng, dets, _ = run_engine(net)
     warm = [d for d in dets if d.t_s - UTC0 > 10.0 and d.icao >= 0xA00000]

@@ -45,6 +45,7 @@ class PairConfig:
     synced_updates: int = 6
     synced_sigma_s: float = 300e-9
     timeout_s: float = 60.0  # no event for this long (pair's local time): start again
+    min_interval_s: float = 0.05  # a synced pair takes at most one event per this
 
 
 @dataclass
@@ -152,6 +153,10 @@ class PairClock:
         """b's counter minus a's at a's counter time ``tau_s``."""
         return self.base_s + self.x0 + self.x1 * (tau_s - self.tau_s)
 
+    def a_time_s(self, b_time_s: float) -> float:
+        """a's counter time at b's counter time (the inverse of ``offset_s``)."""
+        return (b_time_s - self.base_s - self.x0 + self.x1 * self.tau_s) / (1.0 + self.x1)
+
     def variance_s2(self, tau_s: float) -> float:
         """Variance of ``offset_s(tau_s)`` (grows with the time since the last event)."""
         return self._predicted(tau_s)[2]
@@ -215,6 +220,9 @@ class ClockNetwork:
             for j in range(i + 1, len(node_times)):
                 nb, tb = node_times[j]
                 p, own = self.pair(na, nb)
+                tau = ta if own else tb
+                if p.state == SYNCED and 0 <= tau - p.tau_s < self.cfg.min_interval_s:
+                    continue
                 entered += p.update(ta, tb - ta) if own else p.update(tb, ta - tb)
         return entered
 
@@ -227,7 +235,8 @@ class ClockNetwork:
         links: dict[str, list[tuple[str, PairClock, bool]]] = {}
         now_s = now_s or {}
         for p in self.pairs.values():
-            if now_s.get(p.a, p.tau_s) - p.tau_s > stale_s:
+            tau_b = p.tau_s + p.offset_s(p.tau_s)  # the last event on b's counter
+            if max(now_s.get(p.a, p.tau_s) - p.tau_s, now_s.get(p.b, tau_b) - tau_b) > stale_s:
                 p.stale = True
                 continue
             p.stale = False
@@ -272,10 +281,9 @@ class ClockNetwork:
             if hop.forward:  # t is on a's counter: b = a + offset(a)
                 var += p.variance_s2(t_s)
                 t_s = t_s + p.offset_s(t_s)
-            else:  # t is on b's counter: a = b - offset(a), a ~ b - offset(b - offset)
-                guess = t_s - p.offset_s(t_s)
-                var += p.variance_s2(guess)
-                t_s = t_s - p.offset_s(guess)
+            else:  # t is on b's counter: a = b - offset(a), solved for a
+                t_s = p.a_time_s(t_s)
+                var += p.variance_s2(t_s)
         return t_s, var
 
     def inconsistent_nodes(

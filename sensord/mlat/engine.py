@@ -51,8 +51,9 @@ class MlatConfig:
 
     hold_s: float = 1.0
     use_toa: bool = True  # use toa_12mhz when a node sends it
-    solve_interval_s: float = 0.5  # at most one solution per aircraft per this
-    selfcheck_interval_s: float = 2.0
+    solve_interval_s: float = 1.0  # at most one solution per aircraft per this
+    selfcheck_interval_s: float = 2.0  # per aircraft ...
+    selfcheck_per_s: float = 4.0  # ... and for the whole network
     selfcheck_fraction: float = 1 / 8
     pair_updates_per_s: float = 10.0  # reference events per pair (the sample is thinned)
     timestamp_sigma_s: float = 80e-9  # until estimated from the pairs
@@ -78,14 +79,14 @@ class Receiver:
     ecef_m: np.ndarray
 
 
-@dataclass
+@dataclass(slots=True)
 class _Copy:
     node: str
     t_s: float  # the node's counter, s
     utc: float
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     kind: int
     icao: int
@@ -126,12 +127,17 @@ class MlatEngine:
         self._adsb_seen: dict[int, float] = {}
         self._last_solve: dict[int, float] = {}
         self._last_check: dict[int, float] = {}
+        self._last_any_check = -math.inf
         self._last_alt: dict[int, tuple[float, float]] = {}  # icao -> (alt_m, utc)
         self._last_fix: dict[int, tuple[np.ndarray, float]] = {}
         self._jitter_s2: dict[str, float] = {}
         self._last_t_s: dict[str, float] = {}
         self._window_s = 1e-3
-        self._sync_keep = 256
+        self._centroid = site.ecef_m
+        self._radius_m = 0.0
+        self._sync_keep = 64  # of 256: the share of ADS-B positions used as sync events
+        self._adsb_array = np.zeros(0, dtype=np.uint32)
+        self._adsb_dirty = False
         self._updates_at_last = 0
         self._last_housekeeping = -math.inf
         self._next_housekeeping = -math.inf
@@ -164,6 +170,12 @@ class MlatEngine:
         pos = np.array([r.ecef_m for r in self.receivers.values()])
         span = max((float(np.linalg.norm(a - b)) for a in pos for b in pos), default=0.0)
         self._window_s = span / C_AIR_MPS + 50e-6
+        self._centroid = pos.mean(axis=0)
+        self._radius_m = max(self._horizontal_m(p, self._centroid) for p in pos)
+
+    def _horizontal_m(self, a: np.ndarray, b: np.ndarray) -> float:
+        d = self._rot @ (a - b)
+        return math.hypot(d[0], d[1])
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -198,13 +210,15 @@ class MlatEngine:
         n_pos = int(np.count_nonzero(pos))
         if n_pos:
             for a in set(batch.icao[pos].tolist()):
+                if a not in self._adsb_seen:
+                    self._adsb_dirty = True
                 self._adsb_seen[a] = batch.utc
             sync = pos & ((msg[:, 11] ^ msg[:, 13]) < self._sync_keep)
             check = pos & ~sync & (msg[:, 12] < int(256 * self.cfg.selfcheck_fraction))
-            idx = np.flatnonzero(sync | check | _MODES_LUT[df])
+            idx = np.flatnonzero(sync | check | self._modes_only(df, batch.icao))
             kinds = np.where(sync, _SYNC, np.where(check, _CHECK, _MLAT))[idx].tolist()
         else:
-            idx = np.flatnonzero(_MODES_LUT[df])
+            idx = np.flatnonzero(self._modes_only(df, batch.icao))
             kinds = [_MLAT] * idx.size
         if idx.size == 0:
             return
@@ -212,18 +226,30 @@ class MlatEngine:
         self._last_t_s[node] = t_s[-1]
         utc = batch.frame_utc(rx.clock_hz)[idx].tolist()
         icaos = batch.icao[idx].tolist()
-        rows = msg[idx]
-        long = (df[idx] >= 16).tolist()
-        adsb_seen, pending = self._adsb_seen, self._pending
+        blob = msg[idx].tobytes()
+        ends = np.where(df[idx] >= 16, 14, 7).tolist()
+        pending = self._pending
         for k in range(idx.size):
-            if kinds[k] == _MLAT and icaos[k] in adsb_seen:
-                continue
-            key = rows[k].tobytes() if long[k] else rows[k, :7].tobytes()
+            key = blob[14 * k : 14 * k + ends[k]]
             entry = pending.get(key)
             if entry is None:
                 entry = pending[key] = _Pending(kinds[k], icaos[k], utc[k])
                 self._order.append((utc[k], key))
             entry.copies.append(_Copy(node, t_s[k], utc[k]))
+
+    def _modes_only(self, df: np.ndarray, icao: np.ndarray) -> np.ndarray:
+        """Mask of Mode S replies (DF0/4/5/11/16/20/21) from aircraft without ADS-B position."""
+        mask = _MODES_LUT[df]
+        if not mask.any():
+            return mask
+        if self._adsb_dirty:
+            self._adsb_array = np.sort(np.fromiter(self._adsb_seen, dtype=np.uint32))
+            self._adsb_dirty = False
+        known = self._adsb_array
+        if known.size == 0:
+            return mask
+        at = np.minimum(np.searchsorted(known, icao), known.size - 1)
+        return mask & (known[at] != icao)
 
     def _flush_before(self, utc: float) -> list[Detection]:
         out: list[Detection] = []
@@ -258,7 +284,10 @@ class MlatEngine:
                 if len(times) >= 2:
                     self._count("sync_events")
                     self._count("sync_pair_updates", self.network.add_event(times))
-            elif utc - self._last_check.get(entry.icao, -math.inf) >= self.cfg.selfcheck_interval_s:
+            elif (
+                utc - self._last_check.get(entry.icao, -math.inf) >= self.cfg.selfcheck_interval_s
+                and utc - self._last_any_check >= 1.0 / self.cfg.selfcheck_per_s
+            ):
                 self._self_check(key, entry.icao, cluster, p, fix.alt_m)
 
     def _self_check(
@@ -267,7 +296,7 @@ class MlatEngine:
         group = self._normalise(icao, key, cluster, include_excluded=True)
         if group is None or len(group.nodes) < 3:
             return
-        self._last_check[icao] = group.utc
+        self._last_check[icao] = self._last_any_check = group.utc
         rx = np.array([self.receivers[n].ecef_m for n in group.nodes])
         rho = group.t_s * C_AIR_MPS - np.linalg.norm(rx - p, axis=1)
         self.selfcheck.record_residuals(group.nodes, rho - np.median(rho))
@@ -277,7 +306,10 @@ class MlatEngine:
         sol = self._solve(_subset(group, keep), alt_m)
         if sol is not None:
             d = self._rot @ (sol.ecef_m - p)
-            self.selfcheck.record_solution([group.nodes[i] for i in keep], math.hypot(d[0], d[1]))
+            inside = self._horizontal_m(p, self._centroid) <= self._radius_m
+            self.selfcheck.record_solution(
+                [group.nodes[i] for i in keep], math.hypot(d[0], d[1]), inside
+            )
             self._count("selfcheck_solutions")
 
     # -- MLAT ----------------------------------------------------------------------------------
@@ -301,9 +333,13 @@ class MlatEngine:
         return _Group(icao, key, nodes, np.array(t), np.array(var), min(utc))
 
     def _handle_mlat(self, key: bytes, entry: _Pending) -> list[Detection]:
+        self._count("mlat_replies")
+        last = self._last_solve.get(entry.icao, -math.inf)
+        if max(c.utc for c in entry.copies) - last < self.cfg.solve_interval_s:
+            self._count("mlat_rate_limited")
+            return []
         convertible = [c for c in entry.copies if c.node not in self.excluded]
         group = self._normalise(entry.icao, key, convertible, include_excluded=False)
-        self._count("mlat_replies")
         if group is None:
             self._count("mlat_unsynced")
             return []
@@ -403,11 +439,12 @@ class MlatEngine:
         self._updates_at_last, self._last_housekeeping = updates, now
         target = self.cfg.pair_updates_per_s * max(len(self.network.pairs), 1)
         if per_s > 0 and math.isfinite(per_s):
-            keep = self._sync_keep * min(max(target / per_s, 0.5), 2.0)
+            keep = self._sync_keep * min(max(target / per_s, 0.1), 2.0)
             self._sync_keep = int(min(256, max(4, round(keep))))
         stale = [a for a, t in self._adsb_seen.items() if now - t > self.cfg.adsb_timeout_s]
         for a in stale:
             del self._adsb_seen[a]
+        self._adsb_dirty |= bool(stale)
         for d in (self._last_solve, self._last_check):
             for a in [a for a, t in d.items() if now - t > 120.0]:
                 del d[a]
@@ -461,11 +498,14 @@ def _split_by_utc(copies: list[_Copy], gap_s: float) -> list[list[_Copy]]:
     """Copies of the same bytes, split where their UTCs are further apart than gap_s."""
     ordered = sorted(copies, key=lambda c: c.utc)
     out = [[ordered[0]]]
+    nodes = {ordered[0].node}
     for c in ordered[1:]:
-        if c.utc - out[-1][-1].utc > gap_s or any(o.node == c.node for o in out[-1]):
+        if c.utc - out[-1][-1].utc > gap_s or c.node in nodes:
             out.append([c])
+            nodes = {c.node}
         else:
             out[-1].append(c)
+            nodes.add(c.node)
     return out
 
 
@@ -478,11 +518,15 @@ def _subset(group: _Group, keep: list[int]) -> _Group:
 
 def _split_by_time(group: _Group, window_s: float) -> list[_Group]:
     """One group per transmission: arrivals on the network timebase within the light window."""
-    order = np.argsort(group.t_s)
-    out: list[list[int]] = [[int(order[0])]]
-    for i in order[1:].tolist():
-        if group.t_s[i] - group.t_s[out[-1][0]] > window_s:
+    order = np.argsort(group.t_s).tolist()
+    t = group.t_s.tolist()
+    out: list[list[int]] = [[order[0]]]
+    nodes = {group.nodes[order[0]]}
+    for i in order[1:]:
+        if t[i] - t[out[-1][0]] > window_s:
             out.append([i])
-        elif all(group.nodes[j] != group.nodes[i] for j in out[-1]):
+            nodes = {group.nodes[i]}
+        elif group.nodes[i] not in nodes:
             out[-1].append(i)
+            nodes.add(group.nodes[i])
     return [_subset(group, keep) for keep in out]

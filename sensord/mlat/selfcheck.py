@@ -51,6 +51,8 @@ class SelfCheck:
 
     cfg: SelfCheckConfig = field(default_factory=SelfCheckConfig)
     overall: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+    inside: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+    outside: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     by_node: dict[str, deque] = field(default_factory=dict)
     residual_by_node: dict[str, deque] = field(default_factory=dict)
     by_pair: dict[str, deque] = field(default_factory=dict)
@@ -61,9 +63,14 @@ class SelfCheck:
         for node, r in zip(nodes, res, strict=True):
             self.residual_by_node.setdefault(node, deque(maxlen=WINDOW)).append(abs(float(r)))
 
-    def record_solution(self, nodes: list[str], disagreement_m: float) -> None:
-        """Horizontal distance between an MLAT solution and the ADS-B position."""
+    def record_solution(self, nodes: list[str], disagreement_m: float, inside: bool) -> None:
+        """Horizontal distance between an MLAT solution and the ADS-B position.
+
+        ``inside``: the aircraft is within the network (no farther from the receivers'
+        centroid than the farthest receiver); outside, geometry alone spreads the errors.
+        """
         self.overall.append(disagreement_m)
+        (self.inside if inside else self.outside).append(disagreement_m)
         for i, a in enumerate(nodes):
             self.by_node.setdefault(a, deque(maxlen=WINDOW)).append(disagreement_m)
             for b in nodes[i + 1 :]:
@@ -102,6 +109,8 @@ class SelfCheck:
         empty: deque = deque()
         return {
             "disagreement": _stats(self.overall),
+            "disagreement_inside": _stats(self.inside),
+            "disagreement_outside": _stats(self.outside),
             "receivers": {
                 n: {
                     "disagreement": _stats(self.by_node.get(n, empty)),

@@ -165,8 +165,7 @@ def match_replies(net: SynthNetwork, dets: list) -> list[int]:
     for i, r in enumerate(net.replies):
         by_icao.setdefault(r.icao, []).append(i)
     return [
-        min(by_icao[d.icao], key=lambda i: abs(net.replies[i].t_s - (d.t_s - UTC0)))
-        for d in dets
+        min(by_icao[d.icao], key=lambda i: abs(net.replies[i].t_s - (d.t_s - UTC0))) for d in dets
     ]
 
 
@@ -207,3 +206,57 @@ def grid_of_receivers(
         clock = ReceiverClock.random(rng, "dongle", jitter_s, duration_s)
         out.append(SynthReceiver(f"rx{k}", site, clock, ntp_error_s=float(rng.normal(0, 3e-3))))
     return out
+
+
+def network_radius_m(center: Site, receivers: list[SynthReceiver]) -> float:
+    """Horizontal distance from the center to the farthest receiver."""
+    return max(
+        float(np.linalg.norm(center.to_enu(r.site.lat_deg, r.site.lon_deg, 0.0)[:2]))
+        for r in receivers
+    )
+
+
+def modes_only_scenario(
+    center: Site,
+    radius_m: float,
+    rng: np.random.Generator,
+    n_adsb: int = 40,
+    n_modes: int = 20,
+    outside_km: float | None = None,
+    seed: int = 1,
+    adsb_range_m: float = 100e3,
+    n_adsb_inside: int = 10,
+) -> Scenario:
+    """Mode S-only aircraft (icao 0xA000xx) and ADS-B ones: reference events and self-check.
+
+    The Mode S-only aircraft fly inside 0.8 of ``radius_m``, or ``outside_km`` beyond it;
+    ``n_adsb`` ADS-B aircraft fly anywhere out to ``adsb_range_m`` and ``n_adsb_inside``
+    more (icao 0xB000xx) inside the network.
+    """
+    from sensord.sim.scenario import Aircraft, random_scenario
+
+    def placed(i: int, icao: int, adsb: bool, r_m: float) -> Aircraft:
+        ang = float(rng.uniform(0, 2 * math.pi))
+        lat, lon, _ = center.to_geodetic(np.array([r_m * math.sin(ang), r_m * math.cos(ang), 0]))
+        return Aircraft.at(
+            center, float(lat), float(lon), float(rng.uniform(8000, 38000)),
+            icao=icao, callsign=f"{'ADS' if adsb else 'MIL'}{i}", squawk="7001",
+            gs_kt=float(rng.uniform(200, 450)), track_deg=float(rng.uniform(0, 360)),
+            adsb=adsb,
+        )  # fmt: skip
+
+    def inside_m() -> float:
+        return radius_m * 0.8 * math.sqrt(float(rng.random()))
+
+    base = random_scenario(n_adsb, center, max_range_m=adsb_range_m, seed=seed)
+    modes = [
+        placed(
+            i,
+            0xA00000 + i,
+            False,
+            inside_m() if outside_km is None else radius_m + outside_km * 1e3,
+        )
+        for i in range(n_modes)
+    ]
+    adsb = [placed(i, 0xB00000 + i, True, inside_m()) for i in range(n_adsb_inside)]
+    return Scenario(center, base.aircraft + modes + adsb)
