@@ -323,3 +323,23 @@ def test_pair_conversion_both_ways_with_large_offsets() -> None:
     for tau in (100.0, 110.0, 200.0):
         b_time = tau + pair.offset_s(tau)
         assert pair.a_time_s(b_time) == pytest.approx(tau, abs=1e-9)
+
+
+def test_gauss_newton_matches_least_squares() -> None:
+    """The fast solver reaches scipy's least_squares minimum (position, time, covariance)."""
+    from sensord.mlat.clocksync import C_AIR_MPS
+
+    rng = np.random.default_rng(3)
+    rx_enu = np.array([[0, 0, 10], [45e3, 5e3, 20], [-8e3, 38e3, 30], [-41e3, -3e3, 5.0]])
+    rx = rx_enu @ CENTER.rot_ecef_to_enu + CENTER.ecef_m
+    guess = rx.mean(axis=0) + CENTER.rot_ecef_to_enu[2] * 9000.0
+    for _ in range(20):
+        enu = np.array([*rng.uniform(-80e3, 80e3, 2), rng.uniform(2e3, 12e3)])
+        ac = enu @ CENTER.rot_ecef_to_enu + CENTER.ecef_m
+        t = 5.0 + np.linalg.norm(rx - ac, axis=1) / C_AIR_MPS + rng.normal(0, 50e-9, 4)
+        h = float(CENTER.to_geodetic(enu)[2])
+        fast = solve(rx, t, np.full(4, 50e-9), guess, h, 75.0, method="gn")
+        ref = solve(rx, t, np.full(4, 50e-9), guess, h, 75.0, method="scipy")
+        assert np.linalg.norm(fast.ecef_m - ref.ecef_m) < 0.01
+        assert fast.t_tx_s == pytest.approx(ref.t_tx_s, abs=1e-11)
+        assert np.allclose(fast.cov_ecef_m2, ref.cov_ecef_m2, rtol=1e-4, atol=1e-6)
