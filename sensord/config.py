@@ -62,6 +62,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "stall_grace_s": Key(
             float, 10.0, _range(0.5, 600), "no samples this long: stop the watchdog heartbeat"
         ),
+        "start_utc": Key(str, "", None, "a file's start (ISO 8601 UTC); '' = SigMF or mtime"),
     },
     "demod": {
         "fix_bits": Key(int, 1, _choice(0, 1, 2), "bit errors corrected in DF11/17/18"),
@@ -84,7 +85,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "qos_stream": Key(int, 0, _choice(0, 1, 2), "QoS of frames and detections"),
         "rate_limit_s": Key(float, 1.0, _range(0, 60), "at most one track state per ..."),
         "publish_frames": Key(bool, False, None, "raw frames on .../frames"),
-        "publish_detections": Key(bool, False, None, "detections on .../detections"),
+        "publish_detections": Key(bool, True, None, "detections on .../detections (fusion)"),
+        "detections_schema": Key(int, 2, _choice(1, 2), "2: a batch per block; 1: v1 messages"),
+        "detection_shards": Key(int, 0, _range(0, 4096), "detections/<k> by ICAO; 0 = one topic"),
         "stats_interval_s": Key(float, 10.0, _range(1, 3600), "status statistics period"),
         "stream_queue_max": Key(int, 10000, _range(10, 1_000_000), "frames/detections held"),
         "keepalive_s": Key(int, 30, _range(5, 3600), "MQTT keepalive"),
