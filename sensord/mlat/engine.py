@@ -26,6 +26,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -56,6 +57,7 @@ class MlatConfig:
     selfcheck_per_s: float = 4.0  # ... and for the whole network
     selfcheck_fraction: float = 1 / 8
     pair_updates_per_s: float = 10.0  # reference events per pair (the sample is thinned)
+    max_pair_updates_per_s: float = 1000.0  # ... and for the network (large networks)
     timestamp_sigma_s: float = 80e-9  # until estimated from the pairs
     alt_sigma_m: float = 75.0  # barometric altitude vs geometric height
     alt_climb_mps: float = 15.0  # how fast a remembered altitude loses value
@@ -79,8 +81,9 @@ class Receiver:
     ecef_m: np.ndarray
 
 
-@dataclass(slots=True)
-class _Copy:
+class _Copy(NamedTuple):
+    """One receiver's copy of a reply (a NamedTuple: made for every frame, so cheap)."""
+
     node: str
     t_s: float  # the node's counter, s
     utc: float
@@ -228,8 +231,13 @@ class MlatEngine:
         icaos = batch.icao[idx].tolist()
         blob = msg[idx].tobytes()
         ends = np.where(df[idx] >= 16, 14, 7).tolist()
-        pending = self._pending
+        pending, last_solve = self._pending, self._last_solve
+        interval = self.cfg.solve_interval_s
         for k in range(idx.size):
+            if kinds[k] == _MLAT:  # rate limit early: most Mode S replies are not solved
+                last = last_solve.get(icaos[k])
+                if last is not None and utc[k] - last < interval:
+                    continue
             key = blob[14 * k : 14 * k + ends[k]]
             entry = pending.get(key)
             if entry is None:
@@ -437,7 +445,10 @@ class MlatEngine:
         updates = self.counters.get("sync_pair_updates", 0)
         per_s = (updates - self._updates_at_last) / max(now - self._last_housekeeping, 1e-3)
         self._updates_at_last, self._last_housekeeping = updates, now
-        target = self.cfg.pair_updates_per_s * max(len(self.network.pairs), 1)
+        target = min(
+            self.cfg.pair_updates_per_s * max(len(self.network.pairs), 1),
+            self.cfg.max_pair_updates_per_s,
+        )
         if per_s > 0 and math.isfinite(per_s):
             keep = self._sync_keep * min(max(target / per_s, 0.1), 2.0)
             self._sync_keep = int(min(256, max(4, round(keep))))

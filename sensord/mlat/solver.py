@@ -142,7 +142,7 @@ class _Model:
 
 
 def _gauss_newton(
-    model: _Model, p: np.ndarray, max_iter: int = 20, tol_m: float = 1e-3
+    model: _Model, p: np.ndarray, max_iter: int = 20, tol_m: float = 0.01
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Gauss-Newton with step halving; None when it does not converge."""
     r, J = model.both(p)
