@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -39,6 +40,11 @@ from sensord.sim.scenario import surveyed_site
 
 CENTER = Site(52.0, 5.0, 10.0)
 SECONDS = 60.0
+
+
+def _schema(name: str) -> dict:
+    path = Path(__file__).parent.parent / "docs" / "schema" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _crb():
@@ -270,8 +276,10 @@ def test_payload_round_trip_and_garbage() -> None:
         encode.airborne_position(0x4840D6, 52.2, 3.9, 38000, 0).hex(),
     ]
     frames = frames_from_hex(hexes, t_s=[1.0, 1.5])
-    text = frames_payload(frames, 1_795_000_000.25, 11_000_000)
+    text = frames_payload("rx1", frames, 1_795_000_000.25, 11_000_000)
+    jsonschema.validate(json.loads(text), _schema("frame.v2"))
     batch = parse_frames_payload(text.encode())
+    assert batch.node == "rx1"
     assert np.array_equal(batch.msg, frames["msg"])
     assert np.array_equal(batch.ts_12mhz, frames["ts_12mhz"].astype(np.int64))
     assert np.array_equal(batch.icao, frames["icao"])
@@ -282,14 +290,17 @@ def test_payload_round_trip_and_garbage() -> None:
     for name in FRAME_DTYPE.names:
         with_toa[name] = frames[name]
     with_toa["toa_12mhz"] = frames["ts_12mhz"] + np.array([0.25, -0.375])
-    back = parse_frames_payload(frames_payload(with_toa, 0.0, 0))
+    with_toa_text = frames_payload("rx2", with_toa, 0.0, 0)
+    jsonschema.validate(json.loads(with_toa_text), _schema("frame.v2"))
+    back = parse_frames_payload(with_toa_text)
     assert back.toa_12mhz is not None
     assert np.allclose(back.toa_12mhz, with_toa["toa_12mhz"])
     assert len(batch_from_frames(with_toa, 0.0, 0)) == 2
     for bad in (
         b"not json",
         b"[]",
-        json.dumps({"schema": "other"}),
+        json.dumps({"schema": 1}),
+        text.replace('"node":"rx1"', '"node":5'),
         text.replace('"ts0":11000000', '"ts0":"x"'),
         text.replace(hexes[0].upper(), "ABC"),
         text.replace('"dts":[', '"dts":[1,'),

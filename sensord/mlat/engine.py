@@ -191,6 +191,9 @@ class MlatEngine:
         if rx is None:
             self._count("frames_unknown_node", len(batch))
             return []
+        if batch.node and batch.node != node:
+            self._count("frames_wrong_node", len(batch))
+            return []
         self._count("frames_in", len(batch))
         if len(batch):
             self._sort(node, rx, batch)

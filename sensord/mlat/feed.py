@@ -67,7 +67,9 @@ class MlatFeed:
 
     def frames(self, node: str, frames: np.ndarray, end_utc: float, end_s: float) -> int:
         """One block's frames (FRAME_DTYPE) ending at sample-clock ``end_s`` = ``end_utc``."""
-        return self.batch(node, batch_from_frames(frames, end_utc, round(end_s * TICKS_PER_S)))
+        return self.batch(
+            node, batch_from_frames(frames, end_utc, round(end_s * TICKS_PER_S), node)
+        )
 
     def batch(self, node: str, batch: FrameBatch) -> int:
         """One block's frames as parsed from the frames topic; returns MLAT detections made."""

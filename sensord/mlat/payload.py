@@ -1,9 +1,9 @@
 """What a node publishes for MLAT: one batched frames message per IQ block, and its parser.
 
-Payload (JSON, schema ``sensord-mlat-frames/1``)::
+``<prefix>/<node>/frames`` v2 (``docs/schema/frame.v2.json``; v1 is one frame per message)::
 
-    {"schema": "sensord-mlat-frames/1",
-     "utc": 1795000000.123456,    # the node's UTC at the block's first sample
+    {"schema": 2, "node": "rx1",
+     "utc": 1795000000.123456,    # the node's UTC at the instant ts0 (e.g. the block's end)
      "ts0": 123456789,            # the 12 MHz counter at that same instant
      "hex": ["8D4840D6...", ...], # each frame's bytes
      "icao": ["4840D6", ...],     # AA field or the address recovered from parity
@@ -26,7 +26,7 @@ import numpy as np
 from sensord.errors import UserError
 from sensord.frames import TICKS_PER_S
 
-SCHEMA = "sensord-mlat-frames/1"
+SCHEMA = 2
 MAX_FRAMES = 100_000
 
 
@@ -34,13 +34,14 @@ MAX_FRAMES = 100_000
 class FrameBatch:
     """One node's frames of one block, as MLAT needs them (arrays of equal length)."""
 
-    utc: float
+    utc: float  # the node's UTC at ts0_12mhz
     ts0_12mhz: int
     msg: np.ndarray  # (n, 14) uint8, 56-bit replies in msg[:, :7]
     icao: np.ndarray  # (n,) uint32
     ts_12mhz: np.ndarray  # (n,) int64
     signal_dbfs: np.ndarray  # (n,) float32
     toa_12mhz: np.ndarray | None = None  # (n,) float64, sub-sample arrival when measured
+    node: str = ""
 
     def __len__(self) -> int:
         return int(self.ts_12mhz.size)
@@ -56,8 +57,11 @@ class FrameBatch:
         return self.ts_12mhz.astype(np.float64)
 
 
-def batch_from_frames(frames: np.ndarray, block_utc: float, block_ts_12mhz: int) -> FrameBatch:
-    """A FrameBatch from a FRAME_DTYPE array (``toa_12mhz`` used when the dtype has it)."""
+def batch_from_frames(
+    frames: np.ndarray, block_utc: float, block_ts_12mhz: int, node: str = ""
+) -> FrameBatch:
+    """A FrameBatch from a FRAME_DTYPE array (``toa_12mhz`` used when the dtype has it);
+    ``block_utc`` is the node's UTC at counter value ``block_ts_12mhz``."""
     toa = None
     if frames.dtype.names is not None and "toa_12mhz" in frames.dtype.names:
         toa = np.asarray(frames["toa_12mhz"], dtype=np.float64)
@@ -69,15 +73,17 @@ def batch_from_frames(frames: np.ndarray, block_utc: float, block_ts_12mhz: int)
         ts_12mhz=np.asarray(frames["ts_12mhz"], dtype=np.int64),
         signal_dbfs=np.asarray(frames["signal_dbfs"], dtype=np.float32),
         toa_12mhz=toa,
+        node=node,
     )
 
 
-def frames_payload(frames: np.ndarray, block_utc: float, block_ts_12mhz: int) -> str:
+def frames_payload(node: str, frames: np.ndarray, block_utc: float, block_ts_12mhz: int) -> str:
     """The frames-topic JSON of one block (FRAME_DTYPE array, the block's UTC and counter)."""
-    b = batch_from_frames(frames, block_utc, block_ts_12mhz)
+    b = batch_from_frames(frames, block_utc, block_ts_12mhz, node)
     nbytes = (np.asarray(frames["nbits"], dtype=np.int64) // 8).tolist()
     doc: dict = {
         "schema": SCHEMA,
+        "node": node,
         "utc": round(b.utc, 6),
         "ts0": b.ts0_12mhz,
         "hex": [bytes(row[:n]).hex().upper() for row, n in zip(b.msg, nbytes, strict=True)],
@@ -98,6 +104,9 @@ def parse_frames_payload(payload: bytes | str) -> FrameBatch:
         raise UserError(f"mlat frames: not JSON ({e})") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise UserError(f"mlat frames: schema is not {SCHEMA}")
+    node = doc.get("node", "")
+    if not isinstance(node, str):
+        raise UserError("mlat frames: node is not a string")
     try:
         utc, ts0 = float(doc["utc"]), int(doc["ts0"])
         hexes, icaos, dts = list(doc["hex"]), list(doc["icao"]), list(doc["dts"])
@@ -123,7 +132,7 @@ def parse_frames_payload(payload: bytes | str) -> FrameBatch:
             raise ValueError("NaN or inf")
         return FrameBatch(
             utc, ts0, msg, np.array([int(a, 16) for a in icaos], dtype=np.uint32), ts,
-            sig_arr, toa_arr,
+            sig_arr, toa_arr, node,
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise UserError(f"mlat frames: malformed payload ({e})") from None
