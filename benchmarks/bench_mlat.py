@@ -14,9 +14,13 @@ frame plan, propagation at c/1.0003 (``sensord.mlat.synth``). Printed:
    the same replies, receivers and jitter; coverage of those heard by >= 4 receivers;
 4. the same 50 km outside the network;
 5. cost: CPU seconds of ``MlatEngine.add_frames`` per second of data, 20 receivers and
-   300 aircraft (30% Mode S-only), as a share of one core.
+   300 aircraft (30% Mode S-only), as a share of one core;
+6. from IQ (``--iq``): five simulated recordings (35 km ring, random ppm) through the
+   receive chain and ``sensord fuse --mlat``'s path, once with ``toa_12mhz`` (when the
+   demodulator's FRAME_DTYPE has it) and once with ``ts_12mhz``: pair residual, MLAT
+   track error of the Mode S-only aircraft, self-check disagreement inside the network.
 
-    python benchmarks/bench_mlat.py [--seconds 120] [--cost-seconds 30] [--quick]
+    python benchmarks/bench_mlat.py [--seconds 120] [--cost-seconds 30] [--quick] [--iq]
 """
 
 from __future__ import annotations
@@ -198,6 +202,60 @@ def cost_figures(seconds: float, seed: int, n_rx: int, n_ac: int) -> None:
     )
 
 
+def iq_figures(seconds: float, seed: int) -> None:
+    import tempfile
+    from dataclasses import replace
+
+    from sensord.frames import FRAME_DTYPE
+    from sensord.fusion.fuser import Fuser, FusionConfig
+    from sensord.fusion.recordings import RecordingSpec, fuse_recordings
+    from sensord.geo import great_circle_m
+    from sensord.mlat.feed import MlatFeed
+    from sensord.sim.network import network_sites, record_network
+
+    rng = np.random.default_rng(seed)
+    scenario = modes_only_scenario(
+        CENTER, 35e3, rng, n_adsb=30, n_modes=12, n_adsb_inside=8, seed=seed, adsb_range_m=90e3
+    )
+    sites = []
+    for k, s in enumerate(network_sites(CENTER, 5, seed=seed, ring_km=35)):
+        ppm = float(rng.uniform(-100, 100))
+        clock = ReceiverClock(-s.start_s, ppm, 2e-3, duration_s=seconds + 5, seed=k)
+        sites.append(replace(s, local_s=clock.local_s))
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = record_network(scenario, Path(tmp) / "net", sites, duration_s=seconds, seed=seed)
+        modes = {ac.icao: ac for ac in scenario.aircraft if not ac.adsb}
+        has_toa = "toa_12mhz" in (FRAME_DTYPE.names or ())
+        toa_note = "toa_12mhz present" if has_toa else "no toa_12mhz in FRAME_DTYPE yet"
+        print(f"6. from IQ, 5 receivers, {seconds:.0f} s at 2.4 MS/s ({toa_note})")
+        for use_toa in (True, False) if has_toa else (False,):
+            fuser = Fuser(FusionConfig(site=CENTER))
+            feed = MlatFeed(fuser, MlatConfig(hold_s=0.5, use_toa=use_toa))
+            specs = [RecordingSpec.parse(a) for a in rec.recording_args()]
+            errs = []
+            for batch in fuse_recordings(specs, fuser, mlat=feed):
+                for u in batch:
+                    if (
+                        u.icao
+                        and int(u.icao, 16) in modes
+                        and u.lat_deg is not None
+                        and ("mlat" in u.sensors and u.utc - rec.epoch_utc > 5.0)
+                    ):
+                        truth = modes[int(u.icao, 16)].state_at(u.utc - rec.epoch_utc)
+                        errs.append(
+                            great_circle_m(u.lat_deg, u.lon_deg, truth.lat_deg, truth.lon_deg)
+                        )
+            st = feed.status()
+            rms = [v["error_ns_rms"] for v in st["pairs"].values() if v["error_ns_rms"]]
+            inside = st["selfcheck"]["disagreement_inside"]
+            print(
+                f"   {'toa_12mhz' if use_toa else 'ts_12mhz'}: pair residual median"
+                f" {np.median(rms):5.1f} ns rms; Mode S-only track error median"
+                f" {np.median(errs):5.1f} m ({len(errs)} updates); self-check inside median"
+                f" {inside['median_m']} m (n {inside['n']})"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=120.0)
@@ -206,7 +264,12 @@ def main() -> None:
     ap.add_argument("--cost-aircraft", type=int, default=300)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="shorter runs, no cost figure")
+    ap.add_argument("--iq", action="store_true", help="only the figures from IQ recordings")
+    ap.add_argument("--iq-seconds", type=float, default=20.0)
     args = ap.parse_args()
+    if args.iq:
+        iq_figures(args.iq_seconds, args.seed)
+        return
     seconds = 60.0 if args.quick else args.seconds
     sync_figures(seconds, args.seed)
     resync_figures(args.seed)
