@@ -38,7 +38,10 @@ def horizontal_cov_m2(
     if alt_sigma_m is not None:
         up = np.append(rot[2], 0.0)
         info += np.outer(up, up) / alt_sigma_m**2
-    cov = np.linalg.inv(info)[:3, :3]
+    try:
+        cov = np.linalg.inv(info)[:3, :3]
+    except np.linalg.LinAlgError:
+        return np.full((2, 2), np.inf)
     return (rot @ cov @ rot.T)[:2, :2]
 
 
@@ -47,8 +50,10 @@ def median_horizontal_error_m(covs: list[np.ndarray], seed: int = 0, draws: int 
     rng = np.random.default_rng(seed)
     errs = []
     for cov in covs:
-        L = np.linalg.cholesky(cov + np.eye(2) * 1e-9)
-        e = rng.standard_normal((draws, 2)) @ L.T
+        w, v = np.linalg.eigh(cov)
+        if not np.all(np.isfinite(w)) or w.min() <= 0:
+            continue  # undetermined geometry (a reply matched to too few receivers)
+        e = rng.standard_normal((draws, 2)) @ (v * np.sqrt(w)).T
         errs.append(np.hypot(e[:, 0], e[:, 1]))
     return float(np.median(np.concatenate(errs)))
 
