@@ -152,6 +152,8 @@ def _gauss_newton(
             step = np.linalg.solve(J.T @ J, -(J.T @ r))
         except np.linalg.LinAlgError:
             return None
+        if float(np.max(np.abs(step))) < tol_m:  # at the minimum: rounding decides the rest
+            return p, r, J
         for _ in range(8):
             r_new, J_new = model.both(p + step)
             cost_new = float(r_new @ r_new)
