@@ -481,7 +481,7 @@ class MlatEngine:
         if len(rows) < len(nodes):
             return
         sol = np.linalg.lstsq(np.array(rows), np.array(vals), rcond=None)[0]
-        floor = (20e-9) ** 2
+        floor = (5e-9) ** 2
         self._jitter_s2 = {n: max(float(v), floor) for n, v in zip(nodes, sol, strict=True)}
 
     def status(self) -> dict:
