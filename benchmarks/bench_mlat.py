@@ -194,7 +194,7 @@ def cost_figures(seconds: float, seed: int, n_rx: int, n_ac: int) -> None:
     print(
         f"5. cost, {n_rx} receivers x {n_ac} aircraft (30% Mode S-only), {seconds:.0f} s of data,"
         f" {copies / seconds:,.0f} frame copies/s: engine {cpu:.2f} CPU s ="
-        f" {100 * cpu / seconds:.1f}% of a core (scipy import included); "
+        f" {100 * cpu / seconds:.1f}% of a core (load average {os.getloadavg()[0]:.1f}); "
         f"{c.get('sync_pair_updates', 0) / seconds:,.0f} pair updates/s,"
         f" {c.get('mlat_solutions', 0) / seconds:.1f} MLAT + "
         f"{c.get('selfcheck_solutions', 0) / seconds:.1f} self-check solutions/s,"

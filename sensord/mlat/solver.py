@@ -82,13 +82,11 @@ def solve(
     model = _Model(rx_ecef_m, rho, w, x0, alt_m, 1.0 / alt_sigma_m)
     p0 = np.array([0.0, 0.0, 0.0, float(np.min(rho - np.linalg.norm(rx_ecef_m - x0, axis=1)))])
     found = _gauss_newton(model, p0) if method == "gn" else None
-    dof = len(rho) + (alt_m is not None) - 4
-    if found is None or (dof > 0 and _cost(found) / dof > cfg.max_chi2_per_dof):
+    if found is None:
         from scipy.optimize import least_squares  # type: ignore[import-untyped]  # lazily
 
         res = least_squares(model.residuals, p0, jac=model.jacobian, method="lm")
-        if found is None or float(res.fun @ res.fun) < _cost(found):
-            found = res.x, res.fun, res.jac
+        found = res.x, res.fun, res.jac
     p, r, J = found
     x = x0 + p[:3]
     chi2 = float(r @ r)
@@ -107,10 +105,6 @@ def solve(
     )
     sol.ok, sol.reason = _verdict(sol, rx_ecef_m, cfg)
     return sol
-
-
-def _cost(found: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
-    return float(found[1] @ found[1])
 
 
 class _Model:
@@ -142,7 +136,7 @@ class _Model:
 
 
 def _gauss_newton(
-    model: _Model, p: np.ndarray, max_iter: int = 20, tol_m: float = 0.01
+    model: _Model, p: np.ndarray, max_iter: int = 20, tol_m: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Gauss-Newton with step halving; None when it does not converge."""
     r, J = model.both(p)
