@@ -57,7 +57,7 @@ class MlatConfig:
     selfcheck_per_s: float = 4.0  # ... and for the whole network
     selfcheck_fraction: float = 1 / 8
     pair_updates_per_s: float = 10.0  # reference events per pair (the sample is thinned)
-    max_pair_updates_per_s: float = 1000.0  # ... and for the network (large networks)
+    max_pair_updates_per_s: float = 600.0  # ... and for the network (large networks)
     timestamp_sigma_s: float = 80e-9  # until estimated from the pairs
     alt_sigma_m: float = 75.0  # barometric altitude vs geometric height
     alt_climb_mps: float = 15.0  # how fast a remembered altitude loses value
@@ -144,6 +144,7 @@ class MlatEngine:
         self._updates_at_last = 0
         self._last_housekeeping = -math.inf
         self._next_housekeeping = -math.inf
+        self._ticks = 0
         self._rot = site.rot_ecef_to_enu
 
     # -- receivers -------------------------------------------------------------------------
@@ -438,12 +439,15 @@ class MlatEngine:
     # -- housekeeping and status ---------------------------------------------------------------
 
     def _housekeeping(self) -> None:
-        """Once a second of UTC: sampling rate, exclusions, the clock tree, stale state."""
+        """Once a second of UTC: sampling rate, the clock tree, stale state; every 5 s the
+        exclusions and the timestamp noise estimates."""
         now = self.now_utc
-        self.excluded = {**self.network.inconsistent_nodes(), **self.selfcheck.suspects()}
-        self.network.excluded = set(self.excluded)
+        self._ticks += 1
+        if self._ticks % 5 == 1:  # the slow statistics every 5 s
+            self.excluded = {**self.network.inconsistent_nodes(), **self.selfcheck.suspects()}
+            self.network.excluded = set(self.excluded)
+            self._estimate_jitter()
         self.network.rebuild(self._last_t_s)
-        self._estimate_jitter()
         # thin the sync sample so each pair sees about pair_updates_per_s events
         updates = self.counters.get("sync_pair_updates", 0)
         per_s = (updates - self._updates_at_last) / max(now - self._last_housekeeping, 1e-3)
