@@ -63,6 +63,11 @@ class Fuser:
             self._start(self.config.site)
 
     @property
+    def released_utc(self) -> float:
+        """Every detection up to this UTC has reached the tracker."""
+        return self._released_utc
+
+    @property
     def site(self) -> Site | None:
         return self.tracker.site if self.tracker is not None else None
 
