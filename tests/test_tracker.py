@@ -5,12 +5,13 @@ import math
 
 import numpy as np
 import pytest
-from filterpy.kalman import KalmanFilter
+from filterpy.kalman import ExtendedKalmanFilter, KalmanFilter
 
 from sensord import detections as det
 from sensord.detections import Detection
 from sensord.geo import Site
 from sensord.tracker import models
+from sensord.tracker.measurement import GeodeticAltitude
 from sensord.tracker.tracker import Tracker, TrackerConfig
 from sensord.tracker.update import TrackStatus
 
@@ -212,8 +213,10 @@ def test_update_reports_uncertainty_and_units():
 
 def test_batched_tracks_match_plain_filterpy_filters_each():
     """Three aircraft in the same batches, positions, velocities and altitudes at their own
-    times: each track is the filterpy filter fed its own detections one by one."""
-    starts = [(20e3, -10e3, 9000.0), (-40e3, 5e3, 3000.0), (5e3, 60e3, 11000.0)]
+    times: each track is filterpy's filter fed its own detections one by one (the
+    altitude above the ellipsoid by its ``ExtendedKalmanFilter``: h is the geodetic
+    height, H its gradient, the target's local up)."""
+    starts = [(20e3, -10e3, 9000.0), (-40e3, 5e3, 3000.0), (5e3, 160e3, 11000.0)]
     dets = []
     for a, start in enumerate(starts):
         icao = 0x400000 + a
@@ -232,10 +235,11 @@ def test_batched_tracks_match_plain_filterpy_filters_each():
     trk = Tracker(SITE)
     trk.process(dets)
     cfg = trk.config
+    altitude = GeodeticAltitude(SITE)
     for a in range(len(starts)):
         own = [d for d in dets if d.icao == 0x400000 + a]
         first = own[0]
-        kf = KalmanFilter(dim_x=6, dim_z=3)
+        kf = ExtendedKalmanFilter(dim_x=6, dim_z=3)
         kf.x = np.zeros(6)
         kf.P = np.diag([1000.0**2] * 3 + [250.0**2] * 2 + [20.0**2])
         kf.x[:3], kf.P[:3, :3] = first.z, first.R
@@ -243,15 +247,14 @@ def test_batched_tracks_match_plain_filterpy_filters_each():
         for d in own[1:]:
             dt = d.t_s - t_s
             t_s = d.t_s
-            kf.predict(
-                F=models.transition(dt),
-                Q=models.process_noise(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2),
-            )
-            idx = d.state_indices()
-            z = d.z
+            kf.F = models.transition(dt)
+            kf.Q = models.process_noise(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2)
+            kf.predict()
             if d.observes == det.ALTITUDE:
-                z = kf.x[2] + (d.z - SITE.to_geodetic(kf.x[:3])[2])
-            kf.update(z, R=d.R, H=np.eye(6)[idx])
+                kf.update(d.z, altitude.jacobian, altitude.function, R=d.R)
+            else:
+                h = np.eye(6)[d.state_indices()]
+                kf.update(d.z, lambda x, h=h: h, lambda x, h=h: h @ x, R=d.R)
         track = trk.tracks[f"{0x400000 + a:06X}"]
         assert track.n_updates == len(own)
         np.testing.assert_allclose(track.x, kf.x, rtol=1e-9, atol=1e-6)
