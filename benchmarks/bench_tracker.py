@@ -18,10 +18,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's sensord
 
 import numpy as np
 

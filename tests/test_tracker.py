@@ -411,3 +411,34 @@ def test_the_tracker_starts_without_scipy():
         "assert not [m for m in sys.modules if m.startswith(('scipy', 'filterpy'))], 'imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lifecycle_skips_scans_only_when_nothing_can_change():
+    """The lifecycle's bound on the next status change never hides one: the same stream of
+    positions, identity-only replies and silences with and without the shortcut."""
+    rng = np.random.default_rng(17)
+    stream = []
+    for icao in range(1, 9):
+        t = float(rng.uniform(0, 20))
+        while t < 200:
+            if rng.random() < 0.7:
+                stream.append(pos(t, icao=icao))
+            else:
+                stream.append(Detection(t, "rx0", icao=icao, squawk="7000"))
+            t += float(rng.choice([0.5, 1.0, 12.0, 40.0, 70.0], p=[0.5, 0.3, 0.1, 0.05, 0.05]))
+    stream.sort(key=lambda d: d.t_s)
+    cfg = TrackerConfig(coast_after_s=10.0, drop_after_s=60.0, tentative_drop_after_s=10.0)
+    fast, full = Tracker(SITE, cfg), Tracker(SITE, cfg)
+    for k in range(0, len(stream), 3):
+        full.lifecycle._quiet_until_s = -math.inf  # scan every time
+        batch = stream[k : k + 3]
+        a = [(u.track_id, u.status, u.t_s) for u in fast.process(batch)]
+        b = [(u.track_id, u.status, u.t_s) for u in full.process(batch)]
+        assert a == b
+    end = stream[-1].t_s + 100
+    for t in np.arange(stream[-1].t_s, end, 0.7):
+        full.lifecycle._quiet_until_s = -math.inf
+        assert [(u.track_id, u.status) for u in fast.advance(t)] == [
+            (u.track_id, u.status) for u in full.advance(t)
+        ]
+    assert fast.stats.tracks_dropped == full.stats.tracks_dropped > 8

@@ -87,7 +87,7 @@ class Associator:
                 rows,
                 Measurements(model, z, r),
             )
-            d2[np.ix_(dets, cols)] = dist.reshape(len(dets), n)
+            d2[np.ix_(np.array(dets), cols)] = dist.reshape(len(dets), n)
         return d2
 
     def scan(self, scan: list[Detection], tracks: list[Track]) -> ScanAssignment:

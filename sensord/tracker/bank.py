@@ -8,7 +8,7 @@ model's own prediction. Every batch is a list of distinct filters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class FilterBank(Protocol):
     def new(self, x: np.ndarray, p: np.ndarray) -> Filter:
         """A filter starting from x (6,), P (6, 6)."""
 
-    def release(self, f: Filter) -> None:
+    def release(self, f: Any) -> None:
         """The filter's track is gone or restarted."""
 
     def predict(self, filters: list, dt_s: np.ndarray) -> None:

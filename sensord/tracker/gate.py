@@ -11,6 +11,7 @@ by the innovation and the measurement taken. Every refusal is counted by reason.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from sensord.detections import VELOCITY, Detection
 from sensord.tracker.measurement import MeasurementModel
 from sensord.tracker.track import Track
+from sensord.tracker.updater import Measurements
 
 if TYPE_CHECKING:
     from sensord.tracker.tracker import TrackerConfig, TrackerStats
@@ -25,10 +27,7 @@ if TYPE_CHECKING:
 
 def position_index(model: MeasurementModel) -> int | None:
     """Where z holds (e, n), for a model that measures the horizontal position."""
-    observes = getattr(model, "observes", ())
-    if "e" in observes and observes[observes.index("e") + 1 : observes.index("e") + 2] == ("n",):
-        return observes.index("e")
-    return None
+    return getattr(model, "position_at", None)
 
 
 class Gate:
@@ -38,19 +37,37 @@ class Gate:
         self.config = config
         self.stats = stats
 
-    def admits(self, track: Track, d: Detection, model: MeasurementModel, d2: float) -> bool:
-        """Within the chi-square gate, and for a position, within the speed limit."""
-        if d2 > self.config.gate_chi2:
-            self.stats.gate(f"mahalanobis-{d.source or '-'.join(d.observes) or 'model'}")
-            return False
-        i = position_index(model)
+    def admitted(
+        self,
+        tracks: list[Track],
+        dets: list[Detection],
+        meas: Measurements,
+        d2: np.ndarray,
+        states: Callable[[], tuple[np.ndarray, np.ndarray]],
+    ) -> np.ndarray:
+        """Which of the measurements pass (d2 their distances): the chi-square gate and, for
+        positions, the speed limit against the tracks' ``states()`` (x (n, 6), P (n, 6, 6))."""
+        cfg = self.config
+        passed = d2 <= cfg.gate_chi2
+        if not passed.all():
+            for k in np.flatnonzero(~passed).tolist():
+                d = dets[k]
+                self.stats.gate(f"mahalanobis-{d.source or '-'.join(d.observes) or 'model'}")
+        i = position_index(meas.model)
         if i is not None:
-            jump = math.hypot(d.z[i] - track.x[0], d.z[i + 1] - track.x[1])
-            dt = max(d.t_s - track.last_update_s, 0.0)
-            if jump > self.config.max_speed_mps * dt + 3 * math.sqrt(track.P[0, 0] + track.P[1, 1]):
-                self.stats.gate("speed")
-                return False
-        return True
+            x, p = states()
+            jump = np.hypot(meas.z[:, i] - x[:, 0], meas.z[:, i + 1] - x[:, 1])
+            dt = np.fromiter(
+                (d.t_s - tr.last_update_s for d, tr in zip(dets, tracks, strict=True)),
+                dtype=float,
+                count=len(dets),
+            )
+            limit = cfg.max_speed_mps * np.maximum(dt, 0.0) + 3 * np.sqrt(p[:, 0, 0] + p[:, 1, 1])
+            fast = passed & (jump > limit)
+            if fast.any():
+                self.stats.gate("speed", int(fast.sum()))
+                passed &= ~fast
+        return passed
 
     def manoeuvre(self, track: Track, d: Detection, model: MeasurementModel) -> bool:
         """A velocity outside the gate that an aircraft could have reached: widen and take it."""

@@ -42,7 +42,7 @@ class _KalmanFilter(KalmanFilter):
 
     @property
     def log_likelihood(self) -> float:
-        if self._log_likelihood is None:
+        if self._log_likelihood is None:  # type: ignore[has-type]
             y = np.ravel(self.y)
             _, logdet = np.linalg.slogdet(self.S)
             self._log_likelihood = -0.5 * (

@@ -136,8 +136,8 @@ class CVBank:
         rows = _rows(filters)
         x, p = self.x[rows], self.P[rows]
         dt_s = np.asarray(dt_s, dtype=float)
-        ahead = np.flatnonzero(dt_s > 0)
-        if len(ahead):
+        if (dt_s > 0).any():
+            ahead = np.flatnonzero(dt_s > 0)
             _kalman.predict(x, p, ahead, dt_s[ahead], self.sigma_h_mps2, self.sigma_v_mps2)
         return x, p
 

@@ -56,6 +56,13 @@ class MeasurementModel(Protocol):
         ...
 
 
+def _position_at(observes: tuple[str, ...]) -> int | None:
+    """Where (e, n) sit in z, if the model measures the horizontal position."""
+    if "e" in observes and observes[observes.index("e") + 1 : observes.index("e") + 2] == ("n",):
+        return observes.index("e")
+    return None
+
+
 def _indices(observes: tuple[str, ...], allowed: tuple[str, ...]) -> np.ndarray:
     """Indices into STATE of the components (a clear error for an unknown name)."""
     unknown = [name for name in observes if name not in allowed]
@@ -70,10 +77,12 @@ class LinearModel:
 
     observes: tuple[str, ...]
     indices: np.ndarray = field(init=False, repr=False, compare=False)
+    position_at: int | None = field(init=False, repr=False, compare=False)  # (e, n) in z
     linear: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "indices", _indices(self.observes, STATE))
+        object.__setattr__(self, "position_at", _position_at(self.observes))
 
     @property
     def ndim(self) -> int:
@@ -101,11 +110,13 @@ class GeodeticAltitude:
 
     site: Site
     observes: tuple[str, ...] = (ALT,)
+    position_at: int | None = field(init=False, repr=False, compare=False)  # (e, n) in z
     linear: bool = field(default=False, init=False)
     mildly_nonlinear = True  # curvature 1/6371 km: the EKF's linearisation always suffices
 
     def __post_init__(self) -> None:
         _indices(self.observes, (*STATE, ALT))
+        object.__setattr__(self, "position_at", _position_at(self.observes))
 
     @property
     def ndim(self) -> int:

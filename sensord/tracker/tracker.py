@@ -85,8 +85,8 @@ class TrackerStats:
     tracks_dropped: int = 0
     unassociated: int = 0  # kinematic detections no track took and none could start from
 
-    def gate(self, reason: str) -> None:
-        self.gated[reason] = self.gated.get(reason, 0) + 1
+    def gate(self, reason: str, n: int = 1) -> None:
+        self.gated[reason] = self.gated.get(reason, 0) + n
 
 
 class Tracker:
@@ -237,6 +237,7 @@ class Tracker:
 
     def _start(self, d: Detection, model: MeasurementModel) -> Touch:
         track = self.initiator.initiate(d, model)
+        self.lifecycle.watch(track)
         self.tracks[track.track_id] = track
         if d.icao is not None:
             self._by_icao[d.icao] = track
@@ -282,25 +283,33 @@ class Tracker:
             groups.setdefault(item[3], []).append(k)
         out: list[Numbered] = []
         for model, ks in groups.items():
-            meas = Measurements(
-                model, np.stack([items[k][2].z for k in ks]), np.stack([items[k][2].R for k in ks])
+            dets = [items[k][2] for k in ks]
+            tracks = [items[k][1] for k in ks]
+            filters = [track.filt for track in tracks]
+            meas = Measurements(model, np.array([d.z for d in dets]), np.array([d.R for d in dets]))
+            d2 = self.bank.distances(filters, meas)
+            passed = self.gate.admitted(
+                tracks, dets, meas, d2, lambda f=filters: self.bank.predicted(f, np.zeros(len(f)))
             )
-            d2 = self.bank.distances([items[k][1].filt for k in ks], meas)
-            accepted = []
-            for row, (k, dist2) in enumerate(zip(ks, d2.tolist(), strict=True)):
-                i, track, d, _ = items[k]
-                if self.gate.admits(track, d, model, dist2) or self.gate.manoeuvre(track, d, model):
-                    accepted.append(row)
-                elif self.initiator.challenge(track, d, model):
-                    out.append((i, (track, d.t_s, False)))
-            if accepted:
-                self.bank.update(
-                    [items[ks[a]][1].filt for a in accepted],
-                    Measurements(model, meas.z[accepted], meas.r[accepted]),
-                )
+            if not passed.all():
+                for row in np.flatnonzero(~passed).tolist():
+                    track, d = tracks[row], dets[row]
+                    if self.gate.manoeuvre(track, d, model):
+                        passed[row] = True
+                    elif self.initiator.challenge(track, d, model):
+                        out.append((items[ks[row]][0], (track, d.t_s, False)))
+            if passed.all():
+                accepted = range(len(ks))
+                self.bank.update(filters, meas)
+            else:
+                accepted = np.flatnonzero(passed).tolist()
+                if accepted:
+                    self.bank.update(
+                        [filters[a] for a in accepted],
+                        Measurements(model, meas.z[accepted], meas.r[accepted]),
+                    )
             for a in accepted:
-                i, track, d, _ = items[ks[a]]
-                out.append((i, self._accepted(track, d)))
+                out.append((items[ks[a]][0], self._accepted(tracks[a], dets[a])))
         return out
 
     def _accepted(self, track: Track, d: Detection) -> Touch:
