@@ -32,13 +32,13 @@ class _KalmanFilter(KalmanFilter):
     filterpy computes it through scipy.stats.multivariate_normal, about 40% of an IMM
     step; tests hold this to the stock filter within 1e-9. ``z_offset`` is added to the
     measurement: H x - h(x) for a non-linear model linearised at this filter's x (so its
-    innovation is z - h(x)), zero for a linear one.
+    innovation is z - h(x)), None for a linear one.
     """
 
-    z_offset: np.ndarray | float = 0.0
+    z_offset: np.ndarray | None = None
 
     def update(self, z, R=None, H=None) -> None:
-        super().update(z + self.z_offset, R, H)
+        super().update(z if self.z_offset is None else z + self.z_offset, R, H)
 
     @property
     def log_likelihood(self) -> float:
@@ -151,11 +151,11 @@ class IMMBank:
 
     def update(self, filters: list[IMMFilter], meas: Measurements) -> None:
         model = meas.model
+        h_linear = np.eye(models.DIM_CA)[model.indices] if model.linear else None  # type: ignore[attr-defined]
         for f, zi, ri in zip(filters, meas.z, meas.r, strict=True):
             for kf in f.est.filters:
-                if model.linear:
-                    kf.H = np.eye(models.DIM_CA)[model.indices]  # type: ignore[attr-defined]
-                    kf.z_offset = 0.0
+                if h_linear is not None:
+                    kf.H, kf.z_offset = h_linear, None
                 else:  # linearised at this model's prediction: its y = z - h(x)
                     y, jac = linearised(model, kf.x[None, : models.DIM], zi[None])
                     kf.H = np.zeros((len(zi), models.DIM_CA))
