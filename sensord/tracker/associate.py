@@ -7,7 +7,9 @@ order. An anonymous detection (a radar: no identity) is gated against every trac
 prediction at its time, h(x) through its own measurement model (linear, or non-linear
 such as a bistatic range), and the detections of one scan (one sensor, one instant)
 are assigned by global nearest neighbour: the minimum total squared Mahalanobis
-distance over the admitted pairs (``assignment.gnn_pairs``).
+distance over the admitted pairs (``assignment.gnn_pairs``). For a non-linear model the
+pairs far outside the gate by the EKF's linearisation (``PREFILTER`` times the gate)
+are refused before the unscented transform the updater may use for the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sensord.tracker.track import Track
 from sensord.tracker.updater import Measurements
 
 Numbered = tuple[int, Detection]  # a detection and its position in its batch
+PREFILTER = 4.0  # non-linear models: pairs beyond 4x the gate by the EKF skip the UKF
 
 
 def rounds(dets: list[Detection]) -> list[list[Numbered]]:
@@ -86,6 +89,7 @@ class Associator:
                 np.tile(p, (len(dets), 1, 1)),
                 rows,
                 Measurements(model, z, r),
+                prefilter_chi2=PREFILTER * self.gate_chi2,
             )
             d2[np.ix_(np.array(dets), cols)] = dist.reshape(len(dets), n)
         return d2

@@ -56,13 +56,30 @@ class Updater:
         self.sigma_points = sigma_points or unscented.MerweSigmaPoints()
 
     def distances(
-        self, x: np.ndarray, p: np.ndarray, rows: np.ndarray, meas: Measurements
+        self,
+        x: np.ndarray,
+        p: np.ndarray,
+        rows: np.ndarray,
+        meas: Measurements,
+        prefilter_chi2: float | None = None,
     ) -> np.ndarray:
-        """Squared Mahalanobis distance (n,) of each measurement from its row's prediction."""
+        """Squared Mahalanobis distance (n,) of each measurement from its row's prediction.
+
+        ``prefilter_chi2``: for a non-linear model, rows whose EKF distance exceeds it are
+        inf without the costlier unscented transform (a gate's first, loose pass).
+        """
         model, z, r = meas.model, _c(meas.z), _c(meas.r)
         d2 = np.empty(len(rows))
         if model.linear:
             _kalman.distances(x, p, rows, z, r, model.indices, d2)  # type: ignore[attr-defined]
+            return d2
+        if prefilter_chi2 is not None and self.nonlinear != "ekf":
+            y, jac = linearised(model, x[rows], z)
+            _kalman.distances_jacobian(p, rows, y, jac, r, d2)
+            near = np.flatnonzero(d2 <= prefilter_chi2)
+            d2[:] = np.inf
+            if len(near):
+                d2[near] = self.distances(x, p, rows[near], Measurements(model, z[near], r[near]))
             return d2
         ekf, ukf, terms = self._split(model, x, p, rows, z, r)
         if len(ekf):
