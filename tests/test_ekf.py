@@ -161,3 +161,10 @@ def test_bistatic_track_converges_and_its_nees_is_consistent(method):
     assert inside >= 0.85
     assert 5.5 <= anees <= 6.5
     assert rms_end < 60.0 and rms_end < rms_start / 5
+
+
+def test_an_unknown_non_linear_method_is_a_user_error():
+    from sensord.errors import UserError
+
+    with pytest.raises(UserError, match="nonlinear_filter"):
+        Updater("particle")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sensord import _kalman
+from sensord.errors import UserError
 from sensord.tracker import unscented
 from sensord.tracker.measurement import MeasurementModel
 
@@ -51,7 +52,7 @@ class Updater:
         self, nonlinear: str = "auto", sigma_points: unscented.MerweSigmaPoints | None = None
     ) -> None:
         if nonlinear not in NONLINEAR_METHODS:
-            raise ValueError(f"nonlinear must be one of {NONLINEAR_METHODS}, not {nonlinear!r}")
+            raise UserError(f"nonlinear_filter {nonlinear!r}: expected one of {NONLINEAR_METHODS}")
         self.nonlinear = nonlinear
         self.sigma_points = sigma_points or unscented.MerweSigmaPoints()
 
