@@ -12,7 +12,7 @@ EKF or UKF). The same scenario
 Stone Soup's Kalman predictor/updater with GNN data association for accuracy and speed.
 
     python benchmarks/bench_tracker.py [--tracks 1000] [--seconds 20] [--imm-tracks 200]
-        [--stonesoup-tracks 50] [--bistatic-tracks 30]
+        [--stonesoup-tracks 50] [--bistatic-tracks 30] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ def _final_rms_m(tracker: Tracker, states: np.ndarray, step_s: float) -> float:
     return math.sqrt(np.mean(np.square(errors)))
 
 
-def run_sensord(n: int, seconds: float, imm: bool = False, per_call: int | None = None) -> None:
+def run_sensord(
+    n: int, seconds: float, imm: bool = False, per_call: int | None = None, repeat: int = 1
+) -> None:
     """n aircraft; per_call detections per ``Tracker.process`` (default n: a quarter second)."""
     rng = np.random.default_rng(1)
     step = 0.5
@@ -102,21 +104,23 @@ def run_sensord(n: int, seconds: float, imm: bool = False, per_call: int | None 
     config = TrackerConfig(imm=imm)
     per_call = per_call or n
     Tracker(SITE, config)  # imports what the model needs (filterpy for the IMM) before timing
-    t0 = time.process_time()
-    tracker = _feed(per_call, dets, config)
-    elapsed = time.process_time() - t0
+    best_s = math.inf
+    for _ in range(repeat):  # the best of `repeat` feeds: a loaded machine only adds time
+        t0 = time.process_time()
+        tracker = _feed(per_call, dets, config)
+        best_s = min(best_s, time.process_time() - t0)
     tracemalloc.start()
     kept = _feed(per_call, dets[: 4 * n], config)  # memory: the tracks after 2 s of traffic
     current, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert len(kept.tracks) == n
-    rate = tracker.stats.updates / elapsed
+    rate = tracker.stats.updates / best_s
     kib = current / n / 1024
     rms = _final_rms_m(tracker, states, step)
     name = "IMM CV + CA, filterpy" if imm else "CV filter, batched C kernels"
     print(
         f"sensord ({name}): {n} concurrent tracks, {per_call} detections per call, "
-        f"{tracker.stats.updates} measurement updates in {elapsed:.2f} CPU-s = {rate:,.0f} "
+        f"{tracker.stats.updates} measurement updates in {best_s:.2f} CPU-s = {rate:,.0f} "
         f"updates/s ({1e6 / rate:.1f} us each); memory {kib:.1f} KiB per track; final RMS "
         f"position error {rms:.1f} m"
     )
@@ -250,10 +254,13 @@ def main() -> int:
     parser.add_argument("--imm-tracks", type=int, default=200)
     parser.add_argument("--stonesoup-tracks", type=int, default=50)
     parser.add_argument("--bistatic-tracks", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=1, help="CV lines: best of N feeds")
     args = parser.parse_args()
     if args.tracks > 0:
-        run_sensord(args.tracks, args.seconds)
-        run_sensord(30, 6 * args.seconds, per_call=5)  # a live receiver: ~5 detections per block
+        run_sensord(args.tracks, args.seconds, repeat=args.repeat)
+        run_sensord(
+            30, 6 * args.seconds, per_call=5, repeat=args.repeat
+        )  # a live receiver: ~5 detections per block
     if args.imm_tracks > 0:
         run_sensord(args.imm_tracks, args.seconds, imm=True)
     if args.bistatic_tracks > 0:
