@@ -57,7 +57,8 @@ def fuse_recordings(
     max_range_m: float = 400e3,
     mlat: MlatFeed | None = None,
 ) -> Iterator[list[TrackUpdate]]:
-    """Fused track updates, one list per block taken (in UTC order across recordings).
+    """Fused track updates, one list (maybe empty) per block taken, in UTC order across the
+    recordings; the fuser has released every detection up to ``fuser.released_utc``.
 
     With ``mlat``, every block's frames also go to multilateration (``sensord.mlat``).
     """
@@ -103,11 +104,7 @@ def fuse_recordings(
             delivered[node] = end_utc
         else:
             del delivered[node]
-        updates = fuser.step(min(delivered.values(), default=end_utc))
-        if updates:
-            yield updates
+        yield fuser.step(min(delivered.values(), default=end_utc))
     if mlat is not None:
         mlat.flush()
-    final = fuser.flush()
-    if final:
-        yield final
+    yield fuser.flush()
