@@ -11,15 +11,20 @@ track's prediction seeds the solver.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from sensord import __version__
 from sensord.detections import Detection
+from sensord.errors import UserError
 from sensord.frames import TICKS_PER_S
 from sensord.fusion.fuser import Fuser
-from sensord.fusion.wire import NodeInfo, batch_json
+from sensord.fusion.wire import NodeInfo, PayloadError, batch_json, parse_info
 from sensord.mlat.engine import MlatConfig, MlatEngine
-from sensord.mlat.payload import FrameBatch, batch_from_frames
+from sensord.mlat.payload import FrameBatch, batch_from_frames, parse_frames_payload
+
+log = logging.getLogger(__name__)
 
 NOMINAL_HEIGHT_M = 9000.0  # the predicted position's height: the solver fixes it
 
@@ -34,6 +39,7 @@ class MlatFeed:
         self.engine: MlatEngine | None = None
         self._pending: list[tuple[str, float, float, float, float]] = []
         self.detections = 0
+        self.invalid: dict[str, int] = {}  # unusable frames payloads per node
 
     def _start(self) -> MlatEngine | None:
         if self.engine is None and self.fuser.site is not None:
@@ -65,6 +71,25 @@ class MlatFeed:
         else:
             engine.receiver(node, lat_deg, lon_deg, alt_m, counter_hz)
 
+    def node_info_payload(self, node: str, payload: bytes | str) -> None:
+        """A node's retained ``info`` message (the Fuser counts a bad one; ignored here)."""
+        try:
+            info = parse_info(payload)
+            self.node_info(node, info.lat_deg, info.lon_deg, info.alt_m, info.counter_hz)
+        except (PayloadError, UserError):
+            return
+
+    def frames_payload(self, node: str, payload: bytes | str) -> int:
+        """A node's frames-topic message (schema 2); a bad one is counted, logged once."""
+        try:
+            batch = parse_frames_payload(payload)
+        except UserError as exc:
+            self.invalid[node] = self.invalid.get(node, 0) + 1
+            if self.invalid[node] == 1:
+                log.warning("mlat: node %s: %s (counted, logged once)", node, exc)
+            return 0
+        return self.batch(node, batch)
+
     def frames(self, node: str, frames: np.ndarray, end_utc: float, end_s: float) -> int:
         """One block's frames (FRAME_DTYPE) ending at sample-clock ``end_s`` = ``end_utc``."""
         return self.batch(
@@ -93,4 +118,5 @@ class MlatFeed:
         return self.fuser.ingest(self.node, batch_json(self.node, utc, dets))
 
     def status(self) -> dict:
-        return self.engine.status() if self.engine is not None else {}
+        status = self.engine.status() if self.engine is not None else {}
+        return {**status, "invalid_payloads": dict(self.invalid)}

@@ -260,3 +260,22 @@ def modes_only_scenario(
     ]
     adsb = [placed(i, 0xB00000 + i, True, inside_m()) for i in range(n_adsb_inside)]
     return Scenario(center, base.aircraft + modes + adsb)
+
+
+def batch_payload(node: str, batch: FrameBatch) -> str:
+    """The frames-topic message (schema 2) a node would publish for this batch."""
+    from sensord.frames import FRAME_DTYPE
+    from sensord.mlat.payload import frames_payload
+
+    frames = np.zeros(len(batch), dtype=[*FRAME_DTYPE.descr, ("toa_12mhz", "<f8")])
+    frames["msg"] = batch.msg
+    frames["nbits"] = np.where(batch.msg[:, 0] >> 3 >= 16, 112, 56)
+    frames["df"] = batch.msg[:, 0] >> 3
+    frames["icao"] = batch.icao
+    frames["ts_12mhz"] = batch.ts_12mhz
+    frames["signal_dbfs"] = batch.signal_dbfs
+    if batch.toa_12mhz is not None:
+        frames["toa_12mhz"] = batch.toa_12mhz
+    else:
+        frames = frames[list(FRAME_DTYPE.names or ())]
+    return frames_payload(node, frames, batch.utc, batch.ts0_12mhz)
