@@ -43,6 +43,7 @@ from sensord.mlat.solver import Solution, SolverConfig, solve
 
 Predictor = Callable[[int, float], "np.ndarray | None"]  # (icao, utc) -> ENU (3,) or None
 _SYNC, _CHECK, _MLAT = 0, 1, 2
+MAX_SPEED_MPS = 400.0  # faster between two fixes: one of them is wrong, no extrapolation
 _MODES_LUT = np.array([df in MODES_ONLY_DFS for df in range(32)])
 
 
@@ -97,6 +98,15 @@ class _Pending:
     copies: list[_Copy] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Fix:
+    """An aircraft's last MLAT position (the next solution's starting point)."""
+
+    ecef_m: np.ndarray
+    utc: float
+    vel_mps: np.ndarray | None = None
+
+
 @dataclass
 class _Group:
     """One transmission heard by several receivers, on the network timebase."""
@@ -132,7 +142,7 @@ class MlatEngine:
         self._last_check: dict[int, float] = {}
         self._last_any_check = -math.inf
         self._last_alt: dict[int, tuple[float, float]] = {}  # icao -> (alt_m, utc)
-        self._last_fix: dict[int, tuple[np.ndarray, float]] = {}
+        self._last_fix: dict[int, _Fix] = {}
         self._jitter_s2: dict[str, float] = {}
         self._last_t_s: dict[str, float] = {}
         self._window_s = 1e-3
@@ -387,7 +397,12 @@ class MlatEngine:
         if sol is None:
             return None
         self._last_solve[group.icao] = group.utc
-        self._last_fix[group.icao] = (sol.ecef_m, group.utc)
+        prev = self._last_fix.get(group.icao)
+        vel = None
+        if prev is not None and 0.2 < group.utc - prev.utc < 10.0:
+            vel = (sol.ecef_m - prev.ecef_m) / (group.utc - prev.utc)
+            vel = vel if float(np.linalg.norm(vel)) < MAX_SPEED_MPS else None
+        self._last_fix[group.icao] = _Fix(sol.ecef_m, group.utc, vel)
         self._count("mlat_solutions")
         enu = self._rot @ (sol.ecef_m - self.site.ecef_m)
         first = int(np.argmin(group.t_s))
@@ -409,8 +424,11 @@ class MlatEngine:
             if enu is not None:
                 return np.asarray(enu, dtype=float) @ self._rot + self.site.ecef_m
         last = self._last_fix.get(group.icao)
-        if last is not None and group.utc - last[1] < 60.0:
-            return last[0]
+        if last is not None and group.utc - last.utc < 60.0:
+            age = group.utc - last.utc
+            if last.vel_mps is not None and age < 10.0:  # fewer solver steps from closer
+                return last.ecef_m + last.vel_mps * age
+            return last.ecef_m
         c = rx.mean(axis=0)
         up = c / np.linalg.norm(c)
         return c + up * (alt_m if alt_m is not None else 9000.0)
@@ -466,7 +484,7 @@ class MlatEngine:
         for d in (self._last_solve, self._last_check):
             for a in [a for a, t in d.items() if now - t > 120.0]:
                 del d[a]
-        for a in [a for a, v in self._last_fix.items() if now - v[1] > 120.0]:
+        for a in [a for a, v in self._last_fix.items() if now - v.utc > 120.0]:
             del self._last_fix[a]
         self.adsb.forget_older_than(now - 300.0)
 
