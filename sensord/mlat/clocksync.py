@@ -161,6 +161,11 @@ class PairClock:
         """Variance of ``offset_s(tau_s)`` (grows with the time since the last event)."""
         return self._predicted(tau_s)[2]
 
+    @property
+    def recent_events(self) -> int:
+        """How many accepted events ``residual_rms_s`` is over (at most 64)."""
+        return len(self._innov)
+
     def residual_rms_s(self) -> float | None:
         """RMS of the recent innovations (the pair's sync error), None before any."""
         if not self._innov:

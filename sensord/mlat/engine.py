@@ -495,7 +495,7 @@ class MlatEngine:
         rows, vals = [], []
         for p in self.network.pairs.values():
             rms = p.residual_rms_s()
-            if p.usable and rms is not None and len(p._innov) >= 16:
+            if p.usable and rms is not None and p.recent_events >= 16:
                 row = np.zeros(len(nodes))
                 row[index[p.a]] = row[index[p.b]] = 1.0
                 rows.append(row)
