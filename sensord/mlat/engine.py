@@ -26,7 +26,6 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
@@ -35,15 +34,20 @@ from sensord.errors import UserError
 from sensord.frames import TICKS_PER_S
 from sensord.geo import FT_M, Site, geodetic_to_ecef
 from sensord.mlat.clocksync import C_AIR_MPS, ClockNetwork, PairConfig
+from sensord.mlat.grouping import Copy, Group, split_by_time, split_by_utc, subset
 from sensord.mlat.modes import MODES_ONLY_DFS, AdsbPositions
 from sensord.mlat.modes import reply_altitude_ft as _reply_alt_ft
 from sensord.mlat.payload import FrameBatch
 from sensord.mlat.selfcheck import SelfCheck, SelfCheckConfig
 from sensord.mlat.solver import Solution, SolverConfig, solve
 
-Predictor = Callable[[int, float], "np.ndarray | None"]  # (icao, utc) -> ENU (3,) or None
+Predictor = Callable[
+    [int, float], "np.ndarray | None"
+]  # (icao, utc) -> ENU (3,) or None
 _SYNC, _CHECK, _MLAT = 0, 1, 2
-MAX_SPEED_MPS = 400.0  # faster between two fixes: one of them is wrong, no extrapolation
+MAX_SPEED_MPS = (
+    400.0  # faster between two fixes: one of them is wrong, no extrapolation
+)
 _MODES_LUT = np.array([df in MODES_ONLY_DFS for df in range(32)])
 
 
@@ -57,7 +61,9 @@ class MlatConfig:
     selfcheck_interval_s: float = 2.0  # per aircraft ...
     selfcheck_per_s: float = 4.0  # ... and for the whole network
     selfcheck_fraction: float = 1 / 8
-    pair_updates_per_s: float = 10.0  # reference events per pair (the sample is thinned)
+    pair_updates_per_s: float = (
+        10.0  # reference events per pair (the sample is thinned)
+    )
     max_pair_updates_per_s: float = 600.0  # ... and for the network (large networks)
     timestamp_sigma_s: float = 80e-9  # until estimated from the pairs
     alt_sigma_m: float = 75.0  # barometric altitude vs geometric height
@@ -82,20 +88,12 @@ class Receiver:
     ecef_m: np.ndarray
 
 
-class _Copy(NamedTuple):
-    """One receiver's copy of a reply (a NamedTuple: made for every frame, so cheap)."""
-
-    node: str
-    t_s: float  # the node's counter, s
-    utc: float
-
-
 @dataclass(slots=True)
 class _Pending:
     kind: int
     icao: int
     first_utc: float
-    copies: list[_Copy] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -107,23 +105,14 @@ class _Fix:
     vel_mps: np.ndarray | None = None
 
 
-@dataclass
-class _Group:
-    """One transmission heard by several receivers, on the network timebase."""
-
-    icao: int
-    msg: bytes
-    nodes: list[str]
-    t_s: np.ndarray
-    var_s2: np.ndarray
-    utc: float
-
-
 class MlatEngine:
     """Clock sync, grouping, solving and self-check for one fusion node."""
 
     def __init__(
-        self, site: Site, config: MlatConfig | None = None, predict: Predictor | None = None
+        self,
+        site: Site,
+        config: MlatConfig | None = None,
+        predict: Predictor | None = None,
     ) -> None:
         self.site = site
         self.cfg = config or MlatConfig()
@@ -169,8 +158,12 @@ class MlatEngine:
         clock_type: str = "dongle",
     ) -> None:
         """Add a receiver, or change its surveyed position (its self-check starts over)."""
-        if not (-90 <= lat_deg <= 90 and -180 <= lon_deg <= 180 and -500 <= alt_m <= 10000):
-            raise UserError(f"mlat: receiver {node}: position {lat_deg}, {lon_deg}, {alt_m} m")
+        if not (
+            -90 <= lat_deg <= 90 and -180 <= lon_deg <= 180 and -500 <= alt_m <= 10000
+        ):
+            raise UserError(
+                f"mlat: receiver {node}: position {lat_deg}, {lon_deg}, {alt_m} m"
+            )
         if not 1e6 <= clock_hz <= 1e9:
             raise UserError(f"mlat: receiver {node}: clock rate {clock_hz} Hz")
         old = self.receivers.get(node)
@@ -182,7 +175,9 @@ class MlatEngine:
             self.excluded.pop(node, None)
             self.network.excluded.discard(node)
         pos = np.array([r.ecef_m for r in self.receivers.values()])
-        span = max((float(np.linalg.norm(a - b)) for a in pos for b in pos), default=0.0)
+        span = max(
+            (float(np.linalg.norm(a - b)) for a in pos for b in pos), default=0.0
+        )
         self._window_s = span / C_AIR_MPS + 50e-6
         self._centroid = pos.mean(axis=0)
         self._radius_m = max(self._horizontal_m(p, self._centroid) for p in pos)
@@ -248,7 +243,9 @@ class MlatEngine:
         pending, last_solve = self._pending, self._last_solve
         interval = self.cfg.solve_interval_s
         for k in range(idx.size):
-            if kinds[k] == _MLAT:  # rate limit early: most Mode S replies are not solved
+            if (
+                kinds[k] == _MLAT
+            ):  # rate limit early: most Mode S replies are not solved
                 last = last_solve.get(icaos[k])
                 if last is not None and utc[k] - last < interval:
                     continue
@@ -257,7 +254,7 @@ class MlatEngine:
             if entry is None:
                 entry = pending[key] = _Pending(kinds[k], icaos[k], utc[k])
                 self._order.append((utc[k], key))
-            entry.copies.append(_Copy(node, t_s[k], utc[k]))
+            entry.copies.append(Copy(node, t_s[k], utc[k]))
 
     def _modes_only(self, df: np.ndarray, icao: np.ndarray) -> np.ndarray:
         """Mask of Mode S replies (DF0/4/5/11/16/20/21) from aircraft without ADS-B position."""
@@ -289,7 +286,7 @@ class MlatEngine:
     # -- ADS-B: sync and self-check -----------------------------------------------------------
 
     def _handle_adsb(self, key: bytes, entry: _Pending) -> None:
-        for cluster in _split_by_utc(entry.copies, self.cfg.utc_group_s):
+        for cluster in split_by_utc(entry.copies, self.cfg.utc_group_s):
             utc = cluster[0].utc
             fix = self.adsb.resolve(entry.icao, key, utc)
             if fix is None:
@@ -307,13 +304,14 @@ class MlatEngine:
                     self._count("sync_events")
                     self._count("sync_pair_updates", self.network.add_event(times))
             elif (
-                utc - self._last_check.get(entry.icao, -math.inf) >= self.cfg.selfcheck_interval_s
+                utc - self._last_check.get(entry.icao, -math.inf)
+                >= self.cfg.selfcheck_interval_s
                 and utc - self._last_any_check >= 1.0 / self.cfg.selfcheck_per_s
             ):
                 self._self_check(key, entry.icao, cluster, p, fix.alt_m)
 
     def _self_check(
-        self, key: bytes, icao: int, cluster: list[_Copy], p: np.ndarray, alt_m: float
+        self, key: bytes, icao: int, cluster: list[Copy], p: np.ndarray, alt_m: float
     ) -> None:
         group = self._normalise(icao, key, cluster, include_excluded=True)
         if group is None or len(group.nodes) < 3:
@@ -325,7 +323,7 @@ class MlatEngine:
         keep = [i for i, n in enumerate(group.nodes) if n not in self.excluded]
         if len(keep) < 3:
             return
-        sol = self._solve(_subset(group, keep), alt_m)
+        sol = self._solve(subset(group, keep), alt_m)
         if sol is not None:
             d = self._rot @ (sol.ecef_m - p)
             inside = self._horizontal_m(p, self._centroid) <= self._radius_m
@@ -337,8 +335,8 @@ class MlatEngine:
     # -- MLAT ----------------------------------------------------------------------------------
 
     def _normalise(
-        self, icao: int, key: bytes, copies: list[_Copy], include_excluded: bool = False
-    ) -> _Group | None:
+        self, icao: int, key: bytes, copies: list[Copy], include_excluded: bool = False
+    ) -> Group | None:
         nodes, t, var, utc = [], [], [], []
         for c in copies:
             if c.node in self.excluded and not include_excluded:
@@ -348,11 +346,13 @@ class MlatEngine:
                 continue
             nodes.append(c.node)
             t.append(conv[0])
-            var.append(conv[1] + self._jitter_s2.get(c.node, self.cfg.timestamp_sigma_s**2))
+            var.append(
+                conv[1] + self._jitter_s2.get(c.node, self.cfg.timestamp_sigma_s**2)
+            )
             utc.append(c.utc)
         if not nodes:
             return None
-        return _Group(icao, key, nodes, np.array(t), np.array(var), min(utc))
+        return Group(icao, key, nodes, np.array(t), np.array(var), min(utc))
 
     def _handle_mlat(self, key: bytes, entry: _Pending) -> list[Detection]:
         self._count("mlat_replies")
@@ -366,13 +366,13 @@ class MlatEngine:
             self._count("mlat_unsynced")
             return []
         out = []
-        for g in _split_by_time(group, self._window_s):
+        for g in split_by_time(group, self._window_s):
             det = self._locate(g)
             if det is not None:
                 out.append(det)
         return out
 
-    def _altitude(self, group: _Group) -> tuple[float | None, float | None]:
+    def _altitude(self, group: Group) -> tuple[float | None, float | None]:
         """(alt_m, sigma_m) of a reply: its own, else the aircraft's recent one."""
         alt_ft = _reply_alt_ft(group.msg)
         if alt_ft is not None:
@@ -384,13 +384,16 @@ class MlatEngine:
         age = group.utc - last[1]
         return last[0], math.hypot(self.cfg.alt_sigma_m, self.cfg.alt_climb_mps * age)
 
-    def _locate(self, group: _Group) -> Detection | None:
+    def _locate(self, group: Group) -> Detection | None:
         alt_m, alt_sigma_m = self._altitude(group)
         n = len(group.nodes)
         if n < 3 or (n < 4 and alt_m is None):
             self._count("mlat_too_few_receivers")
             return None
-        if group.utc - self._last_solve.get(group.icao, -math.inf) < self.cfg.solve_interval_s:
+        if (
+            group.utc - self._last_solve.get(group.icao, -math.inf)
+            < self.cfg.solve_interval_s
+        ):
             self._count("mlat_rate_limited")
             return None
         sol = self._solve(group, alt_m, alt_sigma_m)
@@ -406,7 +409,9 @@ class MlatEngine:
         self._count("mlat_solutions")
         enu = self._rot @ (sol.ecef_m - self.site.ecef_m)
         first = int(np.argmin(group.t_s))
-        rng_first = float(np.linalg.norm(sol.ecef_m - self.receivers[group.nodes[first]].ecef_m))
+        rng_first = float(
+            np.linalg.norm(sol.ecef_m - self.receivers[group.nodes[first]].ecef_m)
+        )
         return Detection(
             t_s=group.utc - rng_first / C_AIR_MPS,
             sensor_id="mlat",
@@ -418,7 +423,7 @@ class MlatEngine:
             source="mlat",
         )
 
-    def _guess(self, group: _Group, alt_m: float | None, rx: np.ndarray) -> np.ndarray:
+    def _guess(self, group: Group, alt_m: float | None, rx: np.ndarray) -> np.ndarray:
         if self.predict is not None:
             enu = self.predict(group.icao, group.utc)
             if enu is not None:
@@ -426,7 +431,9 @@ class MlatEngine:
         last = self._last_fix.get(group.icao)
         if last is not None and group.utc - last.utc < 60.0:
             age = group.utc - last.utc
-            if last.vel_mps is not None and age < 10.0:  # fewer solver steps from closer
+            if (
+                last.vel_mps is not None and age < 10.0
+            ):  # fewer solver steps from closer
                 return last.ecef_m + last.vel_mps * age
             return last.ecef_m
         c = rx.mean(axis=0)
@@ -434,7 +441,7 @@ class MlatEngine:
         return c + up * (alt_m if alt_m is not None else 9000.0)
 
     def _solve(
-        self, group: _Group, alt_m: float | None, alt_sigma_m: float | None = None
+        self, group: Group, alt_m: float | None, alt_sigma_m: float | None = None
     ) -> Solution | None:
         """Solve, and once more without the worst receiver if the residual is too large."""
         rx = np.array([self.receivers[n].ecef_m for n in group.nodes])
@@ -462,13 +469,18 @@ class MlatEngine:
         now = self.now_utc
         self._ticks += 1
         if self._ticks % 5 == 1:  # the slow statistics every 5 s
-            self.excluded = {**self.network.inconsistent_nodes(), **self.selfcheck.suspects()}
+            self.excluded = {
+                **self.network.inconsistent_nodes(),
+                **self.selfcheck.suspects(),
+            }
             self.network.excluded = set(self.excluded)
             self._estimate_jitter()
         self.network.rebuild(self._last_t_s)
         # thin the sync sample so each pair sees about pair_updates_per_s events
         updates = self.counters.get("sync_pair_updates", 0)
-        per_s = (updates - self._updates_at_last) / max(now - self._last_housekeeping, 1e-3)
+        per_s = (updates - self._updates_at_last) / max(
+            now - self._last_housekeeping, 1e-3
+        )
         self._updates_at_last, self._last_housekeeping = updates, now
         target = min(
             self.cfg.pair_updates_per_s * max(len(self.network.pairs), 1),
@@ -477,7 +489,9 @@ class MlatEngine:
         if per_s > 0 and math.isfinite(per_s):
             keep = self._sync_keep * min(max(target / per_s, 0.1), 2.0)
             self._sync_keep = int(min(256, max(4, round(keep))))
-        stale = [a for a, t in self._adsb_seen.items() if now - t > self.cfg.adsb_timeout_s]
+        stale = [
+            a for a, t in self._adsb_seen.items() if now - t > self.cfg.adsb_timeout_s
+        ]
         for a in stale:
             del self._adsb_seen[a]
         self._adsb_dirty |= bool(stale)
@@ -504,7 +518,9 @@ class MlatEngine:
             return
         sol = np.linalg.lstsq(np.array(rows), np.array(vals), rcond=None)[0]
         floor = (5e-9) ** 2
-        self._jitter_s2 = {n: max(float(v), floor) for n, v in zip(nodes, sol, strict=True)}
+        self._jitter_s2 = {
+            n: max(float(v), floor) for n, v in zip(nodes, sol, strict=True)
+        }
 
     def status(self) -> dict:
         """Clock sync per pair and receiver, solver counters, self-check, exclusions."""
@@ -528,41 +544,3 @@ class MlatEngine:
             "selfcheck": self.selfcheck.status(),
             "counters": dict(sorted(self.counters.items())),
         }
-
-
-def _split_by_utc(copies: list[_Copy], gap_s: float) -> list[list[_Copy]]:
-    """Copies of the same bytes, split where their UTCs are further apart than gap_s."""
-    ordered = sorted(copies, key=lambda c: c.utc)
-    out = [[ordered[0]]]
-    nodes = {ordered[0].node}
-    for c in ordered[1:]:
-        if c.utc - out[-1][-1].utc > gap_s or c.node in nodes:
-            out.append([c])
-            nodes = {c.node}
-        else:
-            out[-1].append(c)
-            nodes.add(c.node)
-    return out
-
-
-def _subset(group: _Group, keep: list[int]) -> _Group:
-    return _Group(
-        group.icao, group.msg, [group.nodes[i] for i in keep], group.t_s[keep],
-        group.var_s2[keep], group.utc,
-    )  # fmt: skip
-
-
-def _split_by_time(group: _Group, window_s: float) -> list[_Group]:
-    """One group per transmission: arrivals on the network timebase within the light window."""
-    order = np.argsort(group.t_s).tolist()
-    t = group.t_s.tolist()
-    out: list[list[int]] = [[order[0]]]
-    nodes = {group.nodes[order[0]]}
-    for i in order[1:]:
-        if t[i] - t[out[-1][0]] > window_s:
-            out.append([i])
-            nodes = {group.nodes[i]}
-        elif group.nodes[i] not in nodes:
-            out[-1].append(i)
-            nodes.add(group.nodes[i])
-    return [_subset(group, keep) for keep in out]
