@@ -7,26 +7,18 @@ and the tests replay recordings through it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from sensord.decode import Detector
 from sensord.demod import Demodulator
-from sensord.detections import Detection
 from sensord.geo import Site
+from sensord.sinks.base import Step
 from sensord.source.base import IQSource
 from sensord.tracker.tracker import Tracker, TrackerConfig
 from sensord.tracker.update import TrackUpdate
 
-
-@dataclass
-class ChainOutput:
-    """What one block produced."""
-
-    frames: np.ndarray
-    detections: list[Detection]
-    updates: list[TrackUpdate]
+ChainOutput = Step  # the former name of what one block produced
 
 
 class Chain:
@@ -49,7 +41,7 @@ class Chain:
         """Frames -> detections -> track updates."""
         return self.tracker.process(self.detector.process(frames))
 
-    def run(self, source: IQSource) -> Iterator[ChainOutput]:
+    def run(self, source: IQSource) -> Iterator[Step]:
         """Every block of the source through the chain, then the end-of-stream flush.
 
         The tracker's clock is the sample clock: tracks coast and drop when the blocks say
@@ -60,7 +52,9 @@ class Chain:
             dets = self.detector.process(frames)
             updates = self.tracker.process(dets)
             end_s = (block.start_sample + block.n_samples) / block.rate_hz
-            yield ChainOutput(frames, dets, updates + self.tracker.clock(end_s))
+            updates += self.tracker.clock(end_s)
+            yield Step(frames, dets, updates, self.demod.stats.samples)
         frames = self.demod.flush()
         dets = self.detector.process(frames)
-        yield ChainOutput(frames, dets, self.tracker.process(dets) + self.tracker.flush())
+        updates = self.tracker.process(dets) + self.tracker.flush()
+        yield Step(frames, dets, updates, self.demod.stats.samples)

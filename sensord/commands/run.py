@@ -14,11 +14,15 @@ import signal
 
 from sensord import config as config_mod
 from sensord.daemon.notify import Notifier
-from sensord.daemon.outputs import DaemonOutputs
+from sensord.daemon.outputs import daemon_sinks
 from sensord.daemon.pipeline import Pipeline
+from sensord.daemon.watchdog import Watchdog
 from sensord.errors import UserError
 from sensord.geo import Site
-from sensord.publish.mqtt import MqttSettings, Publisher
+from sensord.sinks.base import Sink
+from sensord.sinks.fanout import FanOut
+from sensord.sinks.mqtt import MqttSink
+from sensord.sinks.table import TrackTable
 from sensord.source.iqfile import IQFileSource, open_source, parse_rate
 from sensord.source.pacing import RealtimeSource
 from sensord.tracker.tracker import TrackerConfig
@@ -95,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(cfg, args))
 
 
-async def _main(cfg: dict, args: argparse.Namespace) -> int:
+async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | None = None) -> int:
+    """The daemon: pipeline -> fan-out -> sinks; ``extra_sinks`` join the configured ones."""
     rx = cfg["receiver"]
     site = Site(rx["lat_deg"], rx["lon_deg"], rx["alt_m"])
     source = _source(cfg)
@@ -111,29 +116,29 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         drop_after_s=tr["drop_after_s"],
     )
     mq = cfg["mqtt"]
-    publisher = None
     pipeline: Pipeline | None = None
-    if mq["enabled"]:
-        settings = MqttSettings.from_config(mq, config_mod.mqtt_password(mq))
-        publisher = Publisher(
-            settings, stats_source=lambda: pipeline.statistics() if pipeline else {}
-        )
+    table = TrackTable()
+    password = config_mod.mqtt_password(mq) if mq["enabled"] else None
+    sinks = daemon_sinks(
+        cfg, site, table, password, lambda: pipeline.statistics() if pipeline else {}
+    )
+    sinks += extra_sinks or []
+    publisher = next((s.publisher for s in sinks if isinstance(s, MqttSink)), None)
+    fanout = FanOut(sinks, table)
     pipeline = Pipeline(
         source,
         site,
-        publisher,
+        fanout,
         fix_bits=cfg["demod"]["fix_bits"],
         max_range_m=rx["max_range_km"] * 1e3,
         tracker_config=tracker_config,
-        publish_frames=mq["publish_frames"],
-        publish_detections=mq["publish_detections"],
         stall_grace_s=cfg["source"]["stall_grace_s"],
         lossless=file_source,
+        sensor_id=mq["node"],
     )
-    outputs = DaemonOutputs(cfg["outputs"], site, publisher, mq["node"])
-    await outputs.start()
-    pipeline.on_step = outputs.on_step
+    await fanout.start()
     notifier = Notifier()
+    watchdog = Watchdog(notifier, pipeline)
     loop = asyncio.get_running_loop()
 
     def reload() -> None:
@@ -151,21 +156,14 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, pipeline.stop)
     loop.add_signal_handler(signal.SIGHUP, reload)
 
-    publisher_task = (
-        asyncio.create_task(publisher.run(mq["stats_interval_s"])) if publisher else None
-    )
-    pipeline_task = asyncio.create_task(pipeline.run())
-    watchdog_task = asyncio.create_task(_systemd(notifier, pipeline))
+    watchdog.start()
     try:
-        await pipeline_task
+        await pipeline.run()
     finally:
-        watchdog_task.cancel()
+        watchdog.stop()
         notifier.stopping()
-        if publisher is not None and publisher_task is not None:
-            await publisher.stop(FLUSH_DEADLINE_S)
-            publisher_task.cancel()
+        await fanout.close(FLUSH_DEADLINE_S)
     s = pipeline.chain.demod.stats
-    await outputs.close(s.samples)
     log.warning(
         "stopped: %d samples, %d frames, %d tracks created",
         s.samples,
@@ -173,19 +171,3 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         pipeline.chain.tracker.stats.tracks_created,
     )
     return 0
-
-
-async def _systemd(notifier: Notifier, pipeline: Pipeline) -> None:
-    """READY=1 once samples flow; WATCHDOG=1 while they keep flowing."""
-    if not notifier.enabled:
-        return
-    await pipeline.first_samples.wait()
-    if pipeline.healthy():
-        notifier.ready("samples flowing")
-    interval = notifier.watchdog_interval_s
-    if interval is None:
-        return
-    while True:
-        if pipeline.healthy():
-            notifier.watchdog()
-        await asyncio.sleep(interval)
