@@ -8,9 +8,10 @@ a daemon that stops delivering loses its heartbeat, and systemd (``WatchdogSec``
 restarts it.
 
 A source outage (a dongle unplugged) may heal by itself: the heartbeat stops and systemd
-decides. An internal stall (a sink stuck for longer than the grace, or the event loop
-not answering) cannot: the daemon logs it and exits with ``EXIT_STALLED`` at once, so
-``Restart=on-failure`` restarts it even without a watchdog.
+decides. An internal stall (a sink stuck in one step, or the event loop not answering) cannot:
+the heartbeat stops after the grace, and after twice the grace the daemon logs it and
+exits with ``EXIT_STALLED``, so ``Restart=on-failure`` restarts it even without a
+watchdog.
 """
 
 from __future__ import annotations
@@ -72,23 +73,23 @@ class Watchdog:
     def _pong(self) -> None:
         self.last_pong = time.monotonic()
 
-    def internal_stall(self) -> str | None:
-        """What is stuck inside the daemon, or None."""
-        stuck = self.pipeline.fanout.stalled(self.grace_s)
+    def internal_stall(self, limit_s: float) -> str | None:
+        """What has been stuck inside the daemon for more than ``limit_s``, or None."""
+        stuck = self.pipeline.fanout.stalled(limit_s)
         if stuck:
-            return f"output {', '.join(stuck)} stuck in one step for more than {self.grace_s:g} s"
-        if time.monotonic() - self.last_pong > self.grace_s:
-            return f"event loop unresponsive for more than {self.grace_s:g} s"
+            return f"output {', '.join(stuck)} stuck in one step for more than {limit_s:g} s"
+        if time.monotonic() - self.last_pong > limit_s:
+            return f"event loop unresponsive for more than {limit_s:g} s"
         return None
 
     def check(self) -> bool:
         """One tick: beat if healthy; exit on an internal stall. Returns healthy."""
-        stall = self.internal_stall()
+        stall = self.internal_stall(2 * self.grace_s)
         if stall is not None:
             log.error("stalled: %s; exiting so that the service manager restarts sensord", stall)
             self.exit_on_stall(EXIT_STALLED)
             return False
-        healthy = self.pipeline.healthy()
+        healthy = self.pipeline.healthy() and self.internal_stall(self.grace_s) is None
         if healthy and not self.ready:
             self.ready = True
             self.notifier.ready("samples flowing")
