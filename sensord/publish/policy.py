@@ -239,6 +239,7 @@ class PublishPolicy:
                 "stream_dropped": self.stats.stream_dropped,
                 "queue_depth": self.pending(),
                 "connects": self.stats.connects,
+                "tracks_published": len(self._published),  # per-track state, for the soak
             },
             **self._stats_source(),
         }
