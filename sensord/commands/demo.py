@@ -18,6 +18,7 @@ import socket
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -63,10 +64,10 @@ class EmbeddedBroker:
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self._broker = None
+        self._broker: Any = None
 
     async def start(self) -> None:
-        from amqtt.broker import Broker
+        from amqtt.broker import Broker  # type: ignore[import-untyped]
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
@@ -109,9 +110,9 @@ async def _hold(console: Console) -> None:
 
 
 async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) -> RunSummary:
-    host, port = _broker_address(args.broker)
-    embedded = EmbeddedBroker(host, _free_port()) if port is None else None
-    port = embedded.port if embedded is not None else port
+    host, given_port = _broker_address(args.broker)
+    embedded = EmbeddedBroker(host, _free_port()) if given_port is None else None
+    port = embedded.port if embedded is not None else int(given_port or 0)
     if embedded is not None:
         await embedded.start()
     table = TrackTable()

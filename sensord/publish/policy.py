@@ -19,6 +19,7 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sensord.sinks.table import StatusChange, TrackTable
 from sensord.tracker.update import SCHEMA_VERSION, TrackStatus, TrackUpdate
@@ -66,7 +67,7 @@ class MqttSettings:
     @classmethod
     def from_config(cls, mqtt: dict, password: str | None) -> MqttSettings:
         names = set(cls.__dataclass_fields__) - {"password"}
-        kw = {
+        kw: dict[str, Any] = {
             k: (mqtt[k] or None)
             if k in ("username", "ca_file", "cert_file", "key_file")
             else mqtt[k]
@@ -193,8 +194,8 @@ class PublishPolicy:
             event = self._events.popleft()
             return Message("event", f"{s.base}/events", json.dumps(event), s.qos_state, False)
         if self._extra:
-            topic, payload, retain = self._extra.popleft()
-            return Message("extra", topic, payload, s.qos_state, retain)
+            other_topic, body, retain = self._extra.popleft()
+            return Message("extra", other_topic, body, s.qos_state, retain)
         if self._stream:
             topic, text = self._stream.popleft()
             return Message("stream", topic, text, s.qos_stream, False)
@@ -218,7 +219,8 @@ class PublishPolicy:
         elif msg.kind == "extra":
             self._extra.appendleft((msg.topic, msg.payload, msg.retain))
         elif msg.kind == "stream":
-            self._stream.appendleft((msg.topic, str(msg.payload)))
+            text = msg.payload if isinstance(msg.payload, str) else msg.payload.decode()
+            self._stream.appendleft((msg.topic, text))
 
     def offline(self) -> Message:
         """The retained offline status (also the last will)."""

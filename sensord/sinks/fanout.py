@@ -126,9 +126,7 @@ class _Lane:
         c.failing = True
         if self.disable_after is not None and self.failures_in_a_row >= self.disable_after:
             c.disabled = True
-            log.warning(
-                "output %s disabled after %d failures in a row", self.sink.name, c.errors
-            )
+            log.warning("output %s disabled after %d failures in a row", self.sink.name, c.errors)
 
     def _succeeded(self) -> None:
         c = self.counters
