@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,32 @@ def test_demo_says_its_embedded_broker_has_stopped():
     assert out.returncode == 0, out.stderr
     port = re.search(r"mosquitto_sub -h 127\.0\.0\.1 -p (\d+)", out.stdout).group(1)
     assert f"the embedded broker on 127.0.0.1:{port} has stopped" in out.stdout
+
+
+def test_demo_hold_keeps_the_embedded_broker_and_its_tracks_until_stopped():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensord", "demo", "--speed", "max", "--duration", "4", "--hold"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    port = None
+    for line in proc.stdout:
+        if m := re.search(r"mosquitto_sub -h 127\.0\.0\.1 -p (\d+)", line):
+            port = int(m.group(1))
+        if "replay done" in line:
+            break
+    assert port is not None
+    time.sleep(1.0)
+    sub = Subscriber(port)  # well after the replay ended: the broker is still there
+    time.sleep(1.0)
+    sub.close()
+    proc.send_signal(signal.SIGTERM)  # as Ctrl-C (SIGINT may be ignored in a background job)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    retained = [t for t, p, r in sub.messages if "/demo/tracks/" in t and p and r]
+    assert len(retained) >= 6
+    assert "has stopped" in out
 
 
 def test_demo_bad_broker_argument_is_one_line_error():

@@ -80,9 +80,11 @@ class _Lane:
             self.room.clear()
         self.wake.set()
 
-    def keeping_up(self) -> bool:
-        """Worth waiting for in a lossless replay: not failing, not stuck."""
-        return not (self.counters.failing or self.counters.disabled or self.closing)
+    def keeping_up(self, stuck_after_s: float) -> bool:
+        """Worth waiting for in a lossless replay: not failing, not stuck in one step."""
+        busy = self.busy_since
+        stuck = busy is not None and time.monotonic() - busy > stuck_after_s
+        return not (stuck or self.counters.failing or self.counters.disabled or self.closing)
 
     async def run(self) -> None:
         while True:
@@ -188,10 +190,11 @@ class FanOut:
 
     async def put(self, step: Step, wait_s: float = 1.0) -> Step:
         """Lossless submit: wait up to ``wait_s`` for room in the queues of the sinks that are
-        keeping up (a failing or stuck sink is not waited for: it drops, counted)."""
+        keeping up (a failing sink, or one busy with one step for longer than ``wait_s``, is
+        not waited for: it drops, counted)."""
         deadline = time.monotonic() + wait_s
         for lane in self._lanes:
-            while not lane.room.is_set() and lane.keeping_up():
+            while not lane.room.is_set() and lane.keeping_up(wait_s):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
