@@ -131,3 +131,17 @@ def test_clear_all_empties_every_retained_state():
     clears = [m for m in drain(p) if m.kind == "state"]
     assert sorted(m.track_id for m in clears) == ["A", "B"]
     assert all(m.payload == "" and m.retain for m in clears)
+
+
+def test_a_track_dropped_while_its_state_is_in_flight_is_cleared_and_forgotten():
+    """Found by the soak: the state went out after the drop, was recorded as published,
+    and its retained topic was never cleared (a ghost track, and a per-track leak)."""
+    p = policy()
+    p.track_updates([u("A", 0.0)])
+    taken = list(iter(lambda: p.next_message(0.0), None))  # the state and its events
+    in_flight = next(m for m in taken if m.kind == "state")
+    p.track_updates([u("A", 1.0, TrackStatus.DROPPED)])  # while the state is with the broker
+    p.sent(in_flight)
+    clears = [m for m in drain(p) if m.kind == "state"]
+    assert [(m.track_id, m.payload) for m in clears] == [("A", "")]
+    assert p.status()["mqtt"]["tracks_published"] == 0 and p.pending() == 0

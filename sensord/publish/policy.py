@@ -136,9 +136,9 @@ class PublishPolicy:
             self._event_of(change)
         for u in updates:
             if u.status is TrackStatus.DROPPED:
-                if u.track_id in self._published or u.track_id in self._dirty:
-                    self._published.pop(u.track_id, None)
-                    self._dirty[u.track_id] = None
+                # cleared even if no state is known to have gone out: one may be in flight
+                self._published.pop(u.track_id, None)
+                self._dirty[u.track_id] = None
                 continue
             if self._due(u) or u.track_id in self._dirty:  # a waiting state: the newest wins
                 self._dirty[u.track_id] = u
@@ -204,7 +204,11 @@ class PublishPolicy:
     def sent(self, msg: Message) -> None:
         """The broker has it."""
         self.stats.published += 1
-        if msg.kind == "state" and msg.track_id is not None and msg.update is not None:
+        if msg.kind != "state" or msg.track_id is None:
+            return
+        if msg.update is None:  # a clear: nothing of the track is left with subscribers
+            self._published.pop(msg.track_id, None)
+        elif self._dirty.get(msg.track_id, msg.update) is not None:  # not dropped meanwhile
             self._published[msg.track_id] = msg.update
 
     def unsent(self, msg: Message) -> None:
