@@ -101,6 +101,32 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | None = None) -> int:
     """The daemon: pipeline -> fan-out -> sinks; ``extra_sinks`` join the configured ones."""
+    loop = asyncio.get_running_loop()
+    pipeline: Pipeline | None = None
+    publisher = None
+    stop_requested = False
+
+    def stop() -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        if pipeline is not None:
+            pipeline.stop()
+
+    def reload() -> None:
+        try:
+            fresh = config_mod.load(args.config)
+        except UserError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        _set_log_level(fresh["logging"]["level"])
+        if publisher is not None:
+            publisher.settings.rate_limit_s = fresh["mqtt"]["rate_limit_s"]
+        log.warning("configuration reloaded (log level, rate limit)")
+
+    # first of all: a signal during a slow start (opening a dongle) is not fatal
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     rx = cfg["receiver"]
     site = Site(rx["lat_deg"], rx["lon_deg"], rx["alt_m"])
     source = _source(cfg)
@@ -116,7 +142,6 @@ async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | N
         drop_after_s=tr["drop_after_s"],
     )
     mq = cfg["mqtt"]
-    pipeline: Pipeline | None = None
     table = TrackTable()
     password = config_mod.mqtt_password(mq) if mq["enabled"] else None
     sinks = daemon_sinks(
@@ -136,26 +161,11 @@ async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | N
         lossless=file_source,
         sensor_id=mq["node"],
     )
+    if stop_requested:
+        pipeline.stop()
     await fanout.start()
     notifier = Notifier()
     watchdog = Watchdog(notifier, pipeline)
-    loop = asyncio.get_running_loop()
-
-    def reload() -> None:
-        try:
-            fresh = config_mod.load(args.config)
-        except UserError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-            return
-        _set_log_level(fresh["logging"]["level"])
-        if publisher is not None:
-            publisher.settings.rate_limit_s = fresh["mqtt"]["rate_limit_s"]
-        log.warning("configuration reloaded (log level, rate limit)")
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, pipeline.stop)
-    loop.add_signal_handler(signal.SIGHUP, reload)
-
     watchdog.start()
     try:
         await pipeline.run()
