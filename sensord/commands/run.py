@@ -18,6 +18,7 @@ from sensord.daemon.outputs import daemon_sinks
 from sensord.daemon.pipeline import Pipeline
 from sensord.daemon.watchdog import Watchdog
 from sensord.errors import UserError
+from sensord.fusion.publishing import node_info
 from sensord.geo import Site
 from sensord.sinks.base import Sink
 from sensord.sinks.fanout import FanOut
@@ -25,6 +26,7 @@ from sensord.sinks.mqtt import MqttSink
 from sensord.sinks.table import TrackTable
 from sensord.source.iqfile import IQFileSource, open_source, parse_rate
 from sensord.source.pacing import RealtimeSource
+from sensord.source.utc import parse_utc
 from sensord.tracker.tracker import TrackerConfig
 
 log = logging.getLogger("sensord.run")
@@ -87,9 +89,35 @@ def _source(cfg: dict):
         )
     fmt = src["format"] or None
     rate = src["rate_hz"]
+    start_utc = None
+    if src.get("start_utc"):
+        try:
+            start_utc = parse_utc(src["start_utc"])
+        except ValueError as exc:
+            raise UserError(f"[source] start_utc: {exc}") from None
     return open_source(
-        spec, fmt=fmt, rate_hz=rate, iq_order=src["iq_order"], block_samples=src["block_samples"]
+        spec,
+        fmt=fmt,
+        rate_hz=rate,
+        iq_order=src["iq_order"],
+        block_samples=src["block_samples"],
+        start_utc=start_utc,
     )
+
+
+def _info(cfg: dict, site: Site, source) -> str:
+    """This node's retained ``info``: position, clock, where its UTC comes from."""
+    spec = cfg["source"]["spec"]
+    clock_type = (
+        "rtltcp"
+        if spec.startswith("rtltcp://")
+        else "rtlsdr"
+        if spec.startswith("rtlsdr")
+        else "file"
+    )
+    inner = getattr(source, "source", source)  # a paced file wraps the file source
+    utc_source = getattr(inner, "utc_source", "fit")
+    return node_info(cfg["mqtt"]["node"], site, clock_type, source.rate_hz, utc_source)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,6 +193,8 @@ async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | N
         pipeline.stop()
     await fanout.start()
     notifier = Notifier()
+    if publisher is not None:
+        publisher.extra([(f"{publisher.settings.base}/info", _info(cfg, site, source), True)])
     watchdog = Watchdog(notifier, pipeline)
     watchdog.start()
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sensord.errors import UserError
+from sensord.fusion.publishing import DetectionStream
 from sensord.geo import Site
 from sensord.metrics import SensorMetrics
 from sensord.outputs.aircraft_json import AircraftJsonWriter
@@ -38,7 +39,11 @@ def daemon_sinks(
             stats_source,
             stats_interval_s=mq["stats_interval_s"],
             publish_frames=mq["publish_frames"],
-            publish_detections=mq["publish_detections"],
+            detection_stream=DetectionStream(
+                mq["node"], site, mq["detections_schema"], mq["detection_shards"]
+            )
+            if mq["publish_detections"]
+            else None,
         )
         sinks.append(mqtt)
     if out["hass_discovery"]:

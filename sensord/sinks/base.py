@@ -31,6 +31,12 @@ class Step:
     utc: float | None = None  # UTC at the end of the step, when known
     # filled by the fan-out from its track table: the status changes these updates made
     changes: list[StatusChange] = field(default_factory=list)
+    end_s: float = 0.0  # sample-clock time at the end of the step (a receiver)
+
+    @property
+    def end_utc(self) -> float | None:
+        """``utc``, by the name the chain's output had."""
+        return self.utc
 
 
 class Sink(Protocol):

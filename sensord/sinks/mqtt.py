@@ -4,10 +4,9 @@ discovery through it."""
 from __future__ import annotations
 
 import asyncio
-import json
 
-from sensord.detections import detection_dict
 from sensord.frames import frame_json
+from sensord.fusion.publishing import DetectionStream
 from sensord.outputs.hass import HassDiscovery
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.sinks.base import Step
@@ -35,14 +34,14 @@ class MqttSink:
         stats_source=None,
         stats_interval_s: float = 10.0,
         publish_frames: bool = False,
-        publish_detections: bool = False,
+        detection_stream: DetectionStream | None = None,
         clear_on_stop: bool = False,
         flush_deadline_s: float = FLUSH_DEADLINE_S,
     ) -> None:
         self.publisher = Publisher(settings, stats_source, table, clear_on_stop)
         self.stats_interval_s = stats_interval_s
         self.publish_frames = publish_frames
-        self.publish_detections = publish_detections
+        self.detection_stream = detection_stream  # None: detections are not published
         self.flush_deadline_s = flush_deadline_s
         self._task: asyncio.Task | None = None
 
@@ -54,10 +53,9 @@ class MqttSink:
             self.publisher.track_updates(step.updates, step.changes)
         if self.publish_frames and len(step.frames):
             self.publisher.stream("frames", [frame_json(f) for f in step.frames])
-        if self.publish_detections and step.detections:
-            self.publisher.stream(
-                "detections", [json.dumps(detection_dict(d)) for d in step.detections]
-            )
+        if self.detection_stream is not None:
+            for message in self.detection_stream.messages(step.detections, step.utc):
+                self.publisher.stream(message.kind, [message.payload])
 
     async def close(self) -> None:
         await self.publisher.stop(self.flush_deadline_s)
