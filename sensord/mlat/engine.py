@@ -41,13 +41,9 @@ from sensord.mlat.payload import FrameBatch
 from sensord.mlat.selfcheck import SelfCheck, SelfCheckConfig
 from sensord.mlat.solver import Solution, SolverConfig, solve
 
-Predictor = Callable[
-    [int, float], "np.ndarray | None"
-]  # (icao, utc) -> ENU (3,) or None
+Predictor = Callable[[int, float], "np.ndarray | None"]  # (icao, utc) -> ENU (3,) or None
 _SYNC, _CHECK, _MLAT = 0, 1, 2
-MAX_SPEED_MPS = (
-    400.0  # faster between two fixes: one of them is wrong, no extrapolation
-)
+MAX_SPEED_MPS = 400.0  # faster between two fixes: one of them is wrong, no extrapolation
 _MODES_LUT = np.array([df in MODES_ONLY_DFS for df in range(32)])
 
 
@@ -61,9 +57,7 @@ class MlatConfig:
     selfcheck_interval_s: float = 2.0  # per aircraft ...
     selfcheck_per_s: float = 4.0  # ... and for the whole network
     selfcheck_fraction: float = 1 / 8
-    pair_updates_per_s: float = (
-        10.0  # reference events per pair (the sample is thinned)
-    )
+    pair_updates_per_s: float = 10.0  # reference events per pair (the sample is thinned)
     max_pair_updates_per_s: float = 600.0  # ... and for the network (large networks)
     timestamp_sigma_s: float = 80e-9  # until estimated from the pairs
     alt_sigma_m: float = 75.0  # barometric altitude vs geometric height
@@ -158,12 +152,8 @@ class MlatEngine:
         clock_type: str = "dongle",
     ) -> None:
         """Add a receiver, or change its surveyed position (its self-check starts over)."""
-        if not (
-            -90 <= lat_deg <= 90 and -180 <= lon_deg <= 180 and -500 <= alt_m <= 10000
-        ):
-            raise UserError(
-                f"mlat: receiver {node}: position {lat_deg}, {lon_deg}, {alt_m} m"
-            )
+        if not (-90 <= lat_deg <= 90 and -180 <= lon_deg <= 180 and -500 <= alt_m <= 10000):
+            raise UserError(f"mlat: receiver {node}: position {lat_deg}, {lon_deg}, {alt_m} m")
         if not 1e6 <= clock_hz <= 1e9:
             raise UserError(f"mlat: receiver {node}: clock rate {clock_hz} Hz")
         old = self.receivers.get(node)
@@ -175,9 +165,7 @@ class MlatEngine:
             self.excluded.pop(node, None)
             self.network.excluded.discard(node)
         pos = np.array([r.ecef_m for r in self.receivers.values()])
-        span = max(
-            (float(np.linalg.norm(a - b)) for a in pos for b in pos), default=0.0
-        )
+        span = max((float(np.linalg.norm(a - b)) for a in pos for b in pos), default=0.0)
         self._window_s = span / C_AIR_MPS + 50e-6
         self._centroid = pos.mean(axis=0)
         self._radius_m = max(self._horizontal_m(p, self._centroid) for p in pos)
@@ -243,9 +231,7 @@ class MlatEngine:
         pending, last_solve = self._pending, self._last_solve
         interval = self.cfg.solve_interval_s
         for k in range(idx.size):
-            if (
-                kinds[k] == _MLAT
-            ):  # rate limit early: most Mode S replies are not solved
+            if kinds[k] == _MLAT:  # rate limit early: most Mode S replies are not solved
                 last = last_solve.get(icaos[k])
                 if last is not None and utc[k] - last < interval:
                     continue
@@ -304,8 +290,7 @@ class MlatEngine:
                     self._count("sync_events")
                     self._count("sync_pair_updates", self.network.add_event(times))
             elif (
-                utc - self._last_check.get(entry.icao, -math.inf)
-                >= self.cfg.selfcheck_interval_s
+                utc - self._last_check.get(entry.icao, -math.inf) >= self.cfg.selfcheck_interval_s
                 and utc - self._last_any_check >= 1.0 / self.cfg.selfcheck_per_s
             ):
                 self._self_check(key, entry.icao, cluster, p, fix.alt_m)
@@ -346,9 +331,7 @@ class MlatEngine:
                 continue
             nodes.append(c.node)
             t.append(conv[0])
-            var.append(
-                conv[1] + self._jitter_s2.get(c.node, self.cfg.timestamp_sigma_s**2)
-            )
+            var.append(conv[1] + self._jitter_s2.get(c.node, self.cfg.timestamp_sigma_s**2))
             utc.append(c.utc)
         if not nodes:
             return None
@@ -390,10 +373,7 @@ class MlatEngine:
         if n < 3 or (n < 4 and alt_m is None):
             self._count("mlat_too_few_receivers")
             return None
-        if (
-            group.utc - self._last_solve.get(group.icao, -math.inf)
-            < self.cfg.solve_interval_s
-        ):
+        if group.utc - self._last_solve.get(group.icao, -math.inf) < self.cfg.solve_interval_s:
             self._count("mlat_rate_limited")
             return None
         sol = self._solve(group, alt_m, alt_sigma_m)
@@ -409,9 +389,7 @@ class MlatEngine:
         self._count("mlat_solutions")
         enu = self._rot @ (sol.ecef_m - self.site.ecef_m)
         first = int(np.argmin(group.t_s))
-        rng_first = float(
-            np.linalg.norm(sol.ecef_m - self.receivers[group.nodes[first]].ecef_m)
-        )
+        rng_first = float(np.linalg.norm(sol.ecef_m - self.receivers[group.nodes[first]].ecef_m))
         return Detection(
             t_s=group.utc - rng_first / C_AIR_MPS,
             sensor_id="mlat",
@@ -431,9 +409,7 @@ class MlatEngine:
         last = self._last_fix.get(group.icao)
         if last is not None and group.utc - last.utc < 60.0:
             age = group.utc - last.utc
-            if (
-                last.vel_mps is not None and age < 10.0
-            ):  # fewer solver steps from closer
+            if last.vel_mps is not None and age < 10.0:  # fewer solver steps from closer
                 return last.ecef_m + last.vel_mps * age
             return last.ecef_m
         c = rx.mean(axis=0)
@@ -478,9 +454,7 @@ class MlatEngine:
         self.network.rebuild(self._last_t_s)
         # thin the sync sample so each pair sees about pair_updates_per_s events
         updates = self.counters.get("sync_pair_updates", 0)
-        per_s = (updates - self._updates_at_last) / max(
-            now - self._last_housekeeping, 1e-3
-        )
+        per_s = (updates - self._updates_at_last) / max(now - self._last_housekeeping, 1e-3)
         self._updates_at_last, self._last_housekeeping = updates, now
         target = min(
             self.cfg.pair_updates_per_s * max(len(self.network.pairs), 1),
@@ -489,9 +463,7 @@ class MlatEngine:
         if per_s > 0 and math.isfinite(per_s):
             keep = self._sync_keep * min(max(target / per_s, 0.1), 2.0)
             self._sync_keep = int(min(256, max(4, round(keep))))
-        stale = [
-            a for a, t in self._adsb_seen.items() if now - t > self.cfg.adsb_timeout_s
-        ]
+        stale = [a for a, t in self._adsb_seen.items() if now - t > self.cfg.adsb_timeout_s]
         for a in stale:
             del self._adsb_seen[a]
         self._adsb_dirty |= bool(stale)
@@ -518,9 +490,7 @@ class MlatEngine:
             return
         sol = np.linalg.lstsq(np.array(rows), np.array(vals), rcond=None)[0]
         floor = (5e-9) ** 2
-        self._jitter_s2 = {
-            n: max(float(v), floor) for n, v in zip(nodes, sol, strict=True)
-        }
+        self._jitter_s2 = {n: max(float(v), floor) for n, v in zip(nodes, sol, strict=True)}
 
     def status(self) -> dict:
         """Clock sync per pair and receiver, solver counters, self-check, exclusions."""
