@@ -65,19 +65,17 @@ def magnitude(samples, str fmt, uint16_t[::1] out):
     cdef const uint16_t[::1] pairs
     cdef const int16_t[::1] s16
     cdef const float[::1] f32
+    cdef const uint16_t* lut
     if out.shape[0] < n:
         raise ValueError("output buffer too small")
     if n == 0:
         return
     if fmt == "cu8" or fmt == "cs8":
         pairs = np.ascontiguousarray(samples[: 2 * n]).view(np.uint16)
+        lut = &LUT_U8[0] if fmt == "cu8" else &LUT_S8[0]  # chosen with the GIL: fmt is a Python str
         with nogil:
-            if fmt == "cu8":
-                for k in range(n):
-                    out[k] = LUT_U8[pairs[k]]
-            else:
-                for k in range(n):
-                    out[k] = LUT_S8[pairs[k]]
+            for k in range(n):
+                out[k] = lut[pairs[k]]
     elif fmt == "cs16":
         s16 = np.ascontiguousarray(samples[: 2 * n], dtype=np.int16)
         with nogil:
