@@ -35,6 +35,43 @@ cdef bint ACCEPTED_DF[32]
 for _df in range(32):
     ACCEPTED_DF[_df] = _df in (0, 4, 5, 11, 16, 17, 18, 20, 21)
 cdef uint16_t LUT_S8[65536]
+DEF CHASE_MAX_K = 16
+DEF FIRST_FLIPPABLE_BIT = 5  # the DF field decides the length: never flipped
+# syndrome of a single bit error at bit i of a 112-bit reply (bit i of a 56-bit one: i + 56)
+cdef uint32_t BIT_SYN[112]
+
+
+cdef void _init_bit_syndromes():
+    cdef uint8_t one[14]
+    cdef int a
+    for a in range(112):
+        memset(one, 0, 14)
+        one[a >> 3] = 0x80 >> (a & 7)
+        BIT_SYN[a] = syndrome_c(one, 112)
+
+
+_init_bit_syndromes()
+
+
+cdef int _weakest_bits(const float* soft, int nbits, int k, int* idx) noexcept nogil:
+    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first."""
+    cdef int n = 0, b, i
+    cdef float v
+    cdef float val[CHASE_MAX_K]
+    for b in range(FIRST_FLIPPABLE_BIT, nbits):
+        v = fabsf(soft[b])
+        if n == k and v >= val[n - 1]:
+            continue
+        i = n if n < k else k - 1
+        while i > 0 and val[i - 1] > v:
+            val[i] = val[i - 1]
+            idx[i] = idx[i - 1]
+            i -= 1
+        val[i] = v
+        idx[i] = b
+        if n < k:
+            n += 1
+    return n
 
 
 cdef void _init_luts():
@@ -121,6 +158,10 @@ cdef class DemodCore:
     cdef public int max_phases           # phases demodulated per candidate, best preamble fit first
     cdef public double min_clarity       # mean |soft bit| of the DF bits vs the weakest preamble pulse
     cdef public double edge_max_residual  # edge slicer: DF bits' mean squared residual (amplitude 1)
+    cdef public int chase_bits           # soft correction: flips tried among this many weakest bits
+    cdef public int chase_flips          # at most this many, DF11/17/18 from a known address
+    cdef public int chase_flips_ap       # at most this many, address/parity to a confirmed address
+    cdef public double chase_max_soft    # a flipped bit's |soft| at most this times the mean |soft|
     cdef int a_pulse[4]
     cdef int edge_pre[4]
     cdef bint edge_slicer
@@ -139,9 +180,10 @@ cdef class DemodCore:
     cdef public int64_t n_phase_trials
 
     def __init__(self, double rate_hz, int fix_bits=1, double icao_ttl_s=60.0, int nphase=6,
-                 double thresh_pulse=2.5, double thresh_quiet=1.0,
+                 double thresh_pulse=2.0, double thresh_quiet=1.0,
                  int max_phases=3, double min_clarity=0.2,
-                 double edge_max_residual=0.1):
+                 double edge_max_residual=0.1, int chase_bits=12, int chase_flips=3,
+                 int chase_flips_ap=2, double chase_max_soft=0.5):
         if rate_hz < 1.9e6 or rate_hz > 3.1e6:
             raise ValueError("sample rate must be between 2.0 and 3.0 MS/s")
         self.rate_hz = rate_hz
@@ -156,6 +198,12 @@ cdef class DemodCore:
         self.max_phases = max_phases
         self.min_clarity = min_clarity
         self.edge_max_residual = edge_max_residual
+        if not 0 <= chase_bits <= CHASE_MAX_K or not 0 <= chase_flips <= 3 or not 0 <= chase_flips_ap <= 3:
+            raise ValueError(f"chase_bits must be 0 to {CHASE_MAX_K}, chase flips 0 to 3")
+        self.chase_bits = chase_bits
+        self.chase_flips = chase_flips
+        self.chase_flips_ap = chase_flips_ap
+        self.chase_max_soft = chase_max_soft
         self.win = <int>ceil(self.sps) + 1  # samples a bit's two halves can touch
         if self.win > MAXWIN:
             raise ValueError("sample rate too high for the kernel window")
@@ -300,8 +348,9 @@ cdef class DemodCore:
         return score
 
     cdef inline int _slice(self, const uint16_t* m, int p, int k0, int k1, uint8_t* msg,
-                           double* margin) noexcept nogil:
-        """Decide bits k0..k1-1 at phase p into msg (bits must be clear); add |soft| to margin."""
+                           float* soft, double* margin) noexcept nogil:
+        """Decide bits k0..k1-1 at phase p into msg (bits must be clear); soft values into
+        soft[k] (> 0 for a 1); add their |soft| to margin."""
         cdef int k, i, win = self.win
         cdef const int* off = &self.bit_off[p, 0]
         cdef const float* c = &self.bit_c[p, 0, 0]
@@ -317,6 +366,7 @@ cdef class DemodCore:
                 v += ck[i] * mk[i]
             # branch-free: the bits of a reply are coin flips to the branch predictor
             acc = (acc << 1) | (v > 0)
+            soft[k] = v
             conf += fabsf(v)
             if (k & 7) == 7:
                 msg[k >> 3] |= <uint8_t>acc
@@ -413,14 +463,19 @@ cdef class DemodCore:
         return total / nbits
 
     cdef int _score(self, uint8_t* msg, int64_t now, int* nbits_out, uint32_t* addr_out,
-                    int* fixed_out) noexcept nogil:
-        """Validate a sliced reply (correcting it in place); score > 0 if acceptable."""
+                    int* fixed_out, const float* soft, double mean_soft) noexcept nogil:
+        """Validate a sliced reply (correcting it in place); score > 0 if acceptable.
+
+        soft: the bits' soft values (None-equivalent NULL for a hard slicer), mean_soft
+        their mean magnitude: a DF11 whose interrogator id is made of weak bits is an
+        IID-0 reply with errors in its last parity bits, corrected as such.
+        """
         cdef int df = msg[0] >> 3
         cdef int nbits = _nbits_of(df)
         cdef uint32_t syn
         cdef int fixed = 0
         cdef uint32_t addr
-        cdef int h
+        cdef int h, j, nweak = 0
         nbits_out[0] = nbits
         fixed_out[0] = 0
         if df == 17 or df == 18 or df == 11:
@@ -429,7 +484,22 @@ cdef class DemodCore:
                 # interrogator id in the parity: valid for an address we already know
                 addr = (<uint32_t>msg[1] << 16) | (<uint32_t>msg[2] << 8) | msg[3]
                 addr_out[0] = addr
-                return 1000 if self._icao_find(addr, now) >= 0 else 0
+                if self._icao_find(addr, now) < 0:
+                    return 0
+                if soft != NULL and self.fix_bits > 0:
+                    # syndrome bit j is the reply's bit nbits - 1 - j: all weak -> bit errors
+                    for j in range(7):
+                        if syn & (1u << j):
+                            if fabsf(soft[nbits - 1 - j]) > self.chase_max_soft * mean_soft:
+                                return 1000  # a clear bit: a real interrogator id
+                            nweak += 1
+                    if nweak <= 2:
+                        for j in range(7):
+                            if syn & (1u << j):
+                                msg[(nbits - 1 - j) >> 3] ^= 0x80 >> ((nbits - 1 - j) & 7)
+                        fixed_out[0] = nweak
+                        return 1400 - 300 * nweak
+                return 1000
             if syn != 0:
                 fixed = fix_errors_c(msg, nbits, syn, self.fix_bits)
                 if fixed <= 0:
@@ -451,6 +521,91 @@ cdef class DemodCore:
             return 0
         return 0
 
+    cdef inline bint _chase_ok(self, uint32_t syn, bint ap, int64_t now) noexcept nogil:
+        cdef int h
+        if not ap:
+            return syn == 0
+        h = self._icao_find(syn, now)
+        return h >= 0 and self.icao_state[h] == ADDR_CONFIRMED
+
+    cdef int _chase(self, uint8_t* msg, int nbits, const float* soft, double mean_soft,
+                    int64_t now, uint32_t* addr_out, int* fixed_out) noexcept nogil:
+        """Soft-decision correction (Chase): flip combinations of the least confident bits.
+
+        A reply that fails its parity check is tried with up to ``chase_flips`` (DF11/17/18)
+        or ``chase_flips_ap`` (address/parity) of its ``chase_bits`` weakest bits flipped,
+        each no stronger than ``chase_max_soft`` times the mean |soft|; the cheapest
+        combination (least total |soft|) that checks is kept. Only replies from addresses
+        already heard are accepted this way (DF11/17/18: known; address/parity:
+        confirmed), so the few combinations tried cannot invent aircraft. Returns the score
+        (0: no combination) and corrects msg in place.
+        """
+        cdef int df = msg[0] >> 3
+        cdef bint ap = not (df == 11 or df == 17 or df == 18)
+        cdef int maxf = self.chase_flips_ap if ap else self.chase_flips
+        cdef int idx[CHASE_MAX_K]
+        cdef int n, a, b, c, shift = 112 - nbits, nflip = 0, h
+        cdef int best[3]
+        cdef uint32_t syn0, sa, sb, sc, addr
+        cdef float limit = <float>(self.chase_max_soft * mean_soft)
+        cdef float ca, cb, cc, best_cost = 1e30
+        if maxf <= 0 or self.chase_bits <= 0:
+            return 0
+        n = _weakest_bits(soft, nbits, self.chase_bits, idx)
+        while n > 0 and fabsf(soft[idx[n - 1]]) > limit:
+            n -= 1
+        syn0 = syndrome_c(msg, nbits)
+        for a in range(n):
+            sa = syn0 ^ BIT_SYN[idx[a] + shift]
+            ca = fabsf(soft[idx[a]])
+            if ca >= best_cost:
+                break
+            if self._chase_ok(sa, ap, now):
+                best_cost = ca
+                nflip = 1
+                best[0] = idx[a]
+            if maxf < 2:
+                continue
+            for b in range(a + 1, n):
+                sb = sa ^ BIT_SYN[idx[b] + shift]
+                cb = ca + fabsf(soft[idx[b]])
+                if cb >= best_cost:
+                    break
+                if self._chase_ok(sb, ap, now):
+                    best_cost = cb
+                    nflip = 2
+                    best[0] = idx[a]
+                    best[1] = idx[b]
+                if maxf < 3:
+                    continue
+                for c in range(b + 1, n):
+                    sc = sb ^ BIT_SYN[idx[c] + shift]
+                    cc = cb + fabsf(soft[idx[c]])
+                    if cc >= best_cost:
+                        break
+                    if self._chase_ok(sc, ap, now):
+                        best_cost = cc
+                        nflip = 3
+                        best[0] = idx[a]
+                        best[1] = idx[b]
+                        best[2] = idx[c]
+        if nflip == 0:
+            return 0
+        for a in range(nflip):
+            msg[best[a] >> 3] ^= 0x80 >> (best[a] & 7)
+        fixed_out[0] = nflip
+        if ap:
+            addr_out[0] = syndrome_c(msg, nbits)
+            return 1000 - 200 * nflip
+        addr = (<uint32_t>msg[1] << 16) | (<uint32_t>msg[2] << 8) | msg[3]
+        addr_out[0] = addr
+        if self._icao_find(addr, now) < 0:
+            for a in range(nflip):  # undo: a corrected reply from an address never heard
+                msg[best[a] >> 3] ^= 0x80 >> (best[a] & 7)
+            fixed_out[0] = 0
+            return 0
+        return 1400 - 300 * nflip
+
     def process(self, const uint16_t[::1] mag, int64_t base_sample, int start, int stop,
                 double noise_mag, uint8_t[:, ::1] out_msg, int[::1] out_nbits,
                 uint32_t[::1] out_addr, double[::1] out_pos, float[::1] out_power,
@@ -468,6 +623,7 @@ cdef class DemodCore:
         cdef double lo, margin, best_key, key
         cdef uint8_t msg[14]
         cdef uint8_t best_msg[14]
+        cdef float soft[112]
         cdef double pscores[16]
         cdef float pre_f[PRE_MAX]  # the preamble's magnitudes, converted once for all phases
         cdef int tried
@@ -510,15 +666,17 @@ cdef class DemodCore:
                     self.n_phase_trials += 1
                     memset(msg, 0, 14)
                     margin = 0.0
-                    self._slice(m, p, 0, 5, msg, &margin)
+                    self._slice(m, p, 0, 5, msg, soft, &margin)
                     # junk (Mode A/C, noise, a reply's tail) slices vaguely: a reply's first
                     # bits are as clear as its preamble pulses are strong
                     if not ACCEPTED_DF[msg[0] >> 3] or margin < self.min_clarity * 5 * lo:
                         continue
                     nb = _nbits_of(msg[0] >> 3)
-                    self._slice(m, p, 5, nb, msg, &margin)
+                    self._slice(m, p, 5, nb, msg, soft, &margin)
                     margin /= nb
-                    score = self._score(msg, now, &nb, &addr, &fixed)
+                    score = self._score(msg, now, &nb, &addr, &fixed, soft, margin)
+                    if score <= 0:
+                        score = self._chase(msg, nb, soft, margin, now, &addr, &fixed)
                     if score <= 0:
                         continue
                     key = score * 1e6 + margin
@@ -536,7 +694,7 @@ cdef class DemodCore:
                     if (self._slice_edges(m, 5, msg) <= self.edge_max_residual
                             and ACCEPTED_DF[msg[0] >> 3]):
                         self._slice_edges(m, _nbits_of(msg[0] >> 3), msg)
-                        score = self._score(msg, now, &nb, &addr, &fixed)
+                        score = self._score(msg, now, &nb, &addr, &fixed, NULL, 0.0)
                         if score > 0:
                             best_score = score
                             best_p = 0

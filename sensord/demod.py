@@ -70,6 +70,13 @@ class Demodulator:
 
     ``fix_bits``: 1 corrects single-bit errors in DF11/17/18 (the default), 2 also
     corrects two-bit errors (off by default: it invents aircraft), 0 disables it.
+
+    Soft-decision correction (``chase_*``, see ``DemodCore._chase``): a reply failing
+    its parity check is retried with up to ``chase_flips`` (DF11/17/18) or
+    ``chase_flips_ap`` (address/parity) of its ``chase_bits`` least confident bits
+    flipped, each at most ``chase_max_soft`` times the mean bit confidence; accepted only
+    for addresses already heard, so it recovers weak replies without inventing aircraft.
+    ``fix_bits=0`` disables it too.
     """
 
     def __init__(
@@ -77,16 +84,22 @@ class Demodulator:
         rate_hz: float,
         fix_bits: int = 1,
         icao_ttl_s: float = 60.0,
-        thresh_pulse: float = 2.5,
+        thresh_pulse: float = 2.0,
         thresh_quiet: float = 1.0,
         nphase: int = 6,
         max_phases: int = 3,
         min_clarity: float = 0.2,
         edge_max_residual: float = 0.1,
+        chase_bits: int = 12,
+        chase_flips: int = 3,
+        chase_flips_ap: int = 2,
+        chase_max_soft: float = 0.5,
     ) -> None:
         if fix_bits not in (0, 1, 2):
             raise ValueError("fix_bits must be 0, 1 or 2")
         self.rate_hz = float(rate_hz)
+        if fix_bits == 0:
+            chase_flips = chase_flips_ap = 0
         self.core = DemodCore(
             self.rate_hz,
             fix_bits=fix_bits,
@@ -97,6 +110,10 @@ class Demodulator:
             max_phases=max_phases,
             min_clarity=min_clarity,
             edge_max_residual=edge_max_residual,
+            chase_bits=chase_bits,
+            chase_flips=chase_flips,
+            chase_flips_ap=chase_flips_ap,
+            chase_max_soft=chase_max_soft,
         )
         self._tail = np.zeros(0, dtype=np.uint16)
         self._tail_start = 0  # absolute sample index of _tail[0]

@@ -96,7 +96,9 @@ def test_rsadsb_files_every_reference_frame(rsadsb_files):
         key = path.name.split("_")[-2]
         frames = decode_file(path)
         assert {frame_hex(f) for f in frames} == RSADSB_EXPECTED[key], path.name
-        assert 4 <= len(frames) <= 6
+        # soft-decision correction also recovers, 77 ms after the first, a weaker repeat of
+        # one DF0 (same bytes, same level, its sender verified): 7 frames in that file
+        assert 4 <= len(frames) <= 7
         check_with_pymodes(frames)
 
 
