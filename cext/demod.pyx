@@ -8,7 +8,7 @@ position the plausible phases are demodulated and the best-scoring reply is kept
 All loops run without the GIL and without Python objects.
 """
 
-from libc.math cimport ceil, fabsf, floor, fmin, log10, sqrt, sqrtf
+from libc.math cimport ceil, erf, exp, fabs, fabsf, floor, fmin, log10, sqrt, sqrtf
 from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memcpy, memset
 
@@ -51,6 +51,42 @@ cdef void _init_bit_syndromes():
 
 
 _init_bit_syndromes()
+
+# The pulse edge model of the arrival fit: a chip boundary seen through a Gaussian
+# low-pass of PULSE_SIGMA_US (about the RTL2832's 1.6 MHz), tabulated over +-PHI_RANGE sigmas.
+DEF PULSE_SIGMA_US = 0.12
+DEF PHI_N = 1024
+DEF PHI_RANGE = 4.0
+cdef double PHI_CDF[PHI_N + 1]
+cdef double PHI_PDF[PHI_N + 1]
+
+
+cdef void _init_phi():
+    cdef int k
+    cdef double x
+    for k in range(PHI_N + 1):
+        x = -PHI_RANGE + 2.0 * PHI_RANGE * k / PHI_N
+        PHI_CDF[k] = 0.5 * (1.0 + erf(x / sqrt(2.0)))
+        PHI_PDF[k] = exp(-0.5 * x * x) / sqrt(2.0 * 3.141592653589793)
+
+
+_init_phi()
+
+
+cdef inline double _phi_cdf(double x, double* pdf) noexcept nogil:
+    """Standard normal CDF at x (and its density into pdf), from the table."""
+    cdef double u = (x + PHI_RANGE) * (PHI_N / (2.0 * PHI_RANGE))
+    cdef int k
+    if u <= 0.0:
+        pdf[0] = 0.0
+        return 0.0
+    if u >= PHI_N:
+        pdf[0] = 0.0
+        return 1.0
+    k = <int>u
+    u -= k
+    pdf[0] = PHI_PDF[k] + u * (PHI_PDF[k + 1] - PHI_PDF[k])
+    return PHI_CDF[k] + u * (PHI_CDF[k + 1] - PHI_CDF[k])
 
 
 cdef int _weakest_bits(const float* soft, int nbits, int k, int* idx) noexcept nogil:
@@ -162,6 +198,7 @@ cdef class DemodCore:
     cdef public int chase_flips          # at most this many, DF11/17/18 from a known address
     cdef public int chase_flips_ap       # at most this many, address/parity to a confirmed address
     cdef public double chase_max_soft    # a flipped bit's |soft| at most this times the mean |soft|
+    cdef public bint toa_fit             # refine arrivals by the envelope model (2.0 MS/s)
     cdef int a_pulse[4]
     cdef int edge_pre[4]
     cdef bint edge_slicer
@@ -204,6 +241,7 @@ cdef class DemodCore:
         self.chase_flips = chase_flips
         self.chase_flips_ap = chase_flips_ap
         self.chase_max_soft = chase_max_soft
+        self.toa_fit = abs(self.sps - 2.0) < 0.1
         self.win = <int>ceil(self.sps) + 1  # samples a bit's two halves can touch
         if self.win > MAXWIN:
             raise ValueError("sample rate too high for the kernel window")
@@ -606,13 +644,164 @@ cdef class DemodCore:
             return 0
         return 1400 - 300 * nflip
 
+    cdef inline double _edge_balance(self, const uint16_t* m, double t0, int n_edges,
+                                     const double* edge_t, const int8_t* edge_sign) noexcept nogil:
+        """Magnitude at falling edges minus at rising edges, interpolated (Catmull-Rom
+        cubic), with the reply starting at t0 (samples from m): positive while t0 is early,
+        zero on time."""
+        cdef double acc = 0.0, t, x, p0, p1, p2, p3
+        cdef int k, i
+        for k in range(n_edges):
+            t = t0 + edge_t[k]
+            i = <int>floor(t)
+            x = t - i
+            p0 = m[i - 1] if i > 0 else m[i]
+            p1 = m[i]
+            p2 = m[i + 1]
+            p3 = m[i + 2]
+            acc += edge_sign[k] * (p1 + 0.5 * x * (p2 - p0 + x * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3
+                                                                 + x * (3.0 * (p1 - p2) + p3 - p0))))
+        return acc
+
+    cdef double _arrival(self, const uint16_t* m, double t0, int nbits,
+                         const uint8_t* msg) noexcept nogil:
+        """Sub-sample arrival of the reply's first pulse edge (samples from m), refined from t0.
+
+        An early-late gate over every pulse edge of the preamble and of the decoded bits:
+        the start where the interpolated magnitude at the falling edges balances that at the
+        rising edges (true for any symmetric pulse shape). Found by bisection in a bracket
+        of half a sample either side of t0; t0 itself if the balance has no root there.
+        """
+        cdef double edge_t[2 * (16 + 224) + 2]
+        cdef int8_t edge_sign[2 * (16 + 224) + 2]
+        cdef uint8_t chips[16 + 224 + 1]
+        cdef int n_chips = 16 + 2 * nbits, c, n_edges = 0, it
+        cdef double hb = self.sps / 2.0, lo, hi, mid, f_lo, f_hi, f_mid
+        memset(chips, 0, sizeof(chips))
+        chips[0] = chips[2] = chips[7] = chips[9] = 1
+        for c in range(nbits):
+            chips[17 + 2 * c - ((msg[c >> 3] >> (7 - (c & 7))) & 1)] = 1
+        for c in range(n_chips):
+            if chips[c] and (c == 0 or not chips[c - 1]):
+                edge_t[n_edges] = c * hb
+                edge_sign[n_edges] = -1
+                n_edges += 1
+            if chips[c] and not chips[c + 1]:
+                edge_t[n_edges] = (c + 1) * hb
+                edge_sign[n_edges] = 1
+                n_edges += 1
+        lo = t0 - 0.5
+        hi = t0 + 0.5
+        if lo < 0.0:
+            lo = 0.0
+        f_lo = self._edge_balance(m, lo, n_edges, edge_t, edge_sign)
+        f_hi = self._edge_balance(m, hi, n_edges, edge_t, edge_sign)
+        if not (f_lo > 0.0 and f_hi < 0.0):
+            return t0
+        for it in range(12):
+            mid = 0.5 * (lo + hi)
+            f_mid = self._edge_balance(m, mid, n_edges, edge_t, edge_sign)
+            if f_mid > 0.0:
+                lo = mid
+                f_lo = f_mid
+            else:
+                hi = mid
+                f_hi = f_mid
+        # the balance is piecewise linear: interpolate within the last bracket
+        return lo + (hi - lo) * f_lo / (f_lo - f_hi)
+
+    cdef double _arrival_fit(self, const uint16_t* m, int m_len, double t0, int nbits,
+                             const uint8_t* msg) noexcept nogil:
+        """Arrival refined by least squares against the reply's modelled envelope.
+
+        Magnitude i ~ floor + amplitude * T(i - t): T is the decoded chip sequence (preamble
+        and bits) with each chip boundary seen through a Gaussian low-pass. Gauss-Newton
+        steps from t0 solve for floor, amplitude and t together. Needed at 2.0 MS/s, where
+        every edge falls on the same sample phase and the edge balance cannot average the
+        interpolation's bias away.
+        """
+        cdef uint8_t chips[16 + 224 + 2]
+        cdef int n_chips = 16 + 2 * nbits, c, it, i, i0, i1, k
+        cdef double hb = self.sps / 2.0, sig = PULSE_SIGMA_US * self.sps, t = t0
+        cdef double x, tt, pd1, pd2, f1, f2, val, der, amp = 0.0, flo = 0.0, r
+        cdef double s11, s12, s13, s22, s23, s33, b1, b2, b3, det, d, a_, b_
+        cdef int sp, sc, sn
+        memset(chips, 0, sizeof(chips))
+        chips[1] = chips[3] = chips[8] = chips[10] = 1  # chip c + 1 holds chip c (c >= -1)
+        for c in range(nbits):
+            chips[18 + 2 * c - ((msg[c >> 3] >> (7 - (c & 7))) & 1)] = 1
+        for it in range(4):
+            i0 = <int>floor(t - 3.0 * sig)
+            i1 = <int>ceil(t + n_chips * hb + 3.0 * sig)
+            if i0 < 0:
+                i0 = 0
+            if i1 > m_len - 1:
+                i1 = m_len - 1
+            s11 = s12 = s13 = s22 = s23 = s33 = b1 = b2 = b3 = 0.0
+            for i in range(i0, i1 + 1):
+                tt = i - t
+                c = <int>floor(tt / hb)
+                if c < -1 or c > n_chips:
+                    val = 0.0
+                    der = 0.0
+                    if c == -2:  # just before the first chip
+                        f2 = _phi_cdf((tt + hb) / sig, &pd2)
+                        val = f2
+                        der = pd2 / sig
+                else:
+                    sp = chips[c] if c >= 0 else 0
+                    sc = chips[c + 1]
+                    sn = chips[c + 2] if c + 2 <= n_chips else 0
+                    f1 = _phi_cdf((tt - c * hb) / sig, &pd1)
+                    f2 = _phi_cdf((tt - (c + 1) * hb) / sig, &pd2)
+                    val = sc + (sc - sp) * (f1 - 1.0) + (sn - sc) * f2
+                    der = ((sc - sp) * pd1 + (sn - sc) * pd2) / sig
+                # columns: floor, amplitude, time (d model / d t = -amp * der)
+                x = m[i]
+                d = -der
+                s11 += 1.0
+                s12 += val
+                s13 += d
+                s22 += val * val
+                s23 += val * d
+                s33 += d * d
+                b1 += x
+                b2 += x * val
+                b3 += x * d
+            # solve [s11 s12 s13; s12 s22 s23; s13 s23 s33] [flo, amp, amp*dt] = b (Cramer)
+            # linearised around t: x ~ flo + amp*val + amp*dt*d; the residual's projection
+            det = (s11 * (s22 * s33 - s23 * s23) - s12 * (s12 * s33 - s23 * s13)
+                   + s13 * (s12 * s23 - s22 * s13))
+            if fabs(det) < 1e-12:
+                return t0
+            flo = (b1 * (s22 * s33 - s23 * s23) - s12 * (b2 * s33 - s23 * b3)
+                   + s13 * (b2 * s23 - s22 * b3)) / det
+            amp = (s11 * (b2 * s33 - s23 * b3) - b1 * (s12 * s33 - s23 * s13)
+                   + s13 * (s12 * b3 - b2 * s13)) / det
+            r = (s11 * (s22 * b3 - b2 * s23) - s12 * (s12 * b3 - b2 * s13)
+                 + b1 * (s12 * s23 - s22 * s13)) / det
+            if amp <= 0.0:
+                return t0
+            d = r / amp
+            if d > 0.25:
+                d = 0.25
+            elif d < -0.25:
+                d = -0.25
+            t += d
+            if fabs(d) < 1e-4:
+                break
+        if fabs(t - t0) > 0.75:
+            return t0
+        return t
+
     def process(self, const uint16_t[::1] mag, int64_t base_sample, int start, int stop,
                 double noise_mag, uint8_t[:, ::1] out_msg, int[::1] out_nbits,
-                uint32_t[::1] out_addr, double[::1] out_pos, float[::1] out_power,
-                uint8_t[::1] out_fixed, uint8_t[::1] out_confirmed):
+                uint32_t[::1] out_addr, double[::1] out_pos, double[::1] out_toa,
+                float[::1] out_power, uint8_t[::1] out_fixed, uint8_t[::1] out_confirmed):
         """Search preamble starts j in [start, stop) of mag; return (n_frames, next_start).
 
-        mag must hold stop + frame_len samples. next_start is where the search may
+        mag must hold stop + frame_len samples. out_pos is the start on the phase grid
+        (1/nphase sample), out_toa the sub-sample arrival of the first pulse's leading edge. next_start is where the search may
         resume in absolute samples (past the last accepted reply).
         """
         cdef int j = start, p, best_p, nb, best_nb, fixed, best_fixed, score, best_score, n_out = 0, k
@@ -631,6 +820,7 @@ cdef class DemodCore:
         cdef int64_t now
         cdef int64_t next_abs = base_sample + start
         cdef int state_before, h
+        cdef double toa
         if mag.shape[0] < stop + self.frame_len:
             raise ValueError("magnitude buffer shorter than stop + frame_len")
         if thr < 1:
@@ -711,6 +901,10 @@ cdef class DemodCore:
                 out_nbits[n_out] = best_nb
                 out_addr[n_out] = best_addr
                 out_pos[n_out] = base_sample + j + (<double>best_p) / self.nphase
+                toa = self._arrival(m, (<double>best_p) / self.nphase, best_nb, best_msg)
+                if self.toa_fit:
+                    toa = self._arrival_fit(m, mag.shape[0] - j, toa, best_nb, best_msg)
+                out_toa[n_out] = base_sample + j + toa
                 out_power[n_out] = self._signal_power(m, best_p, best_nb, best_msg)
                 out_fixed[n_out] = best_fixed
                 h = self._icao_find(best_addr, now)

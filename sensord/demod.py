@@ -55,13 +55,23 @@ class _Output:
         self.nbits = np.zeros(cap, dtype=np.int32)
         self.addr = np.zeros(cap, dtype=np.uint32)
         self.pos = np.zeros(cap, dtype=np.float64)
+        self.toa = np.zeros(cap, dtype=np.float64)
         self.power = np.zeros(cap, dtype=np.float32)
         self.fixed = np.zeros(cap, dtype=np.uint8)
         self.confirmed = np.zeros(cap, dtype=np.uint8)
 
     def views(self, start: int) -> tuple[np.ndarray, ...]:
         """The arrays from row ``start`` on, in the order ``DemodCore.process`` takes them."""
-        arrays = (self.msg, self.nbits, self.addr, self.pos, self.power, self.fixed, self.confirmed)
+        arrays = (
+            self.msg,
+            self.nbits,
+            self.addr,
+            self.pos,
+            self.toa,
+            self.power,
+            self.fixed,
+            self.confirmed,
+        )
         return tuple(a[start:] for a in arrays)
 
 
@@ -256,6 +266,7 @@ class Demodulator:
         frames["sample_idx"] = np.floor(pos).astype(np.int64)
         frames["ts_12mhz"] = np.round(pos * (TICKS_PER_S / self.rate_hz)).astype(np.uint64)
         frames["t_s"] = pos / self.rate_hz
+        frames["toa_12mhz"] = out.toa[:n] * (TICKS_PER_S / self.rate_hz)
         with np.errstate(divide="ignore"):
             frames["signal_dbfs"] = 10 * np.log10(np.maximum(out.power[:n], 1.0) / 65535.0**2)
         frames["corrected_bits"] = out.fixed[:n]
