@@ -356,13 +356,23 @@ cdef class DemodCore:
         self._icao_mark(addr, now_sample, ADDR_CONFIRMED if confirmed else ADDR_PENDING)
 
     # ---- bit slicing and scoring ----------------------------------------------------
-    cdef inline int _preamble_lo(self, const uint16_t* m, int thr) noexcept nogil:
-        """Weakest of the four preamble pulses if it reaches thr and clears the quiet samples, else 0."""
+    cdef inline int _preamble_lo(self, const uint16_t* m, int thr, bint* partial) noexcept nogil:
+        """Weakest of the four preamble pulses if it reaches thr and clears the quiet samples, else 0.
+
+        A preamble whose first pulse is missing (cut, or hidden under another reply's tail)
+        still passes if the other three reach twice thr; ``partial`` is then set and the
+        caller accepts only replies that check without correction.
+        """
         cdef int k
         cdef uint16_t lo, v, q = 0
         lo = m[self.a_pulse[0]] if m[self.a_pulse[0]] > m[self.a_pulse[0] + 1] else m[self.a_pulse[0] + 1]
+        partial[0] = False
         if lo < thr:
-            return 0
+            if m[self.a_pulse[2]] < 2 * thr and m[self.a_pulse[2] + 1] < 2 * thr:
+                return 0
+            partial[0] = True
+            thr = 2 * thr
+            lo = 65535
         for k in range(1, 4):
             v = m[self.a_pulse[k]] if m[self.a_pulse[k]] > m[self.a_pulse[k] + 1] else m[self.a_pulse[k] + 1]
             if v < thr:
@@ -414,7 +424,8 @@ cdef class DemodCore:
         margin[0] += conf
         return 0
 
-    cdef double _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg) noexcept nogil:
+    cdef double _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg,
+                             float* soft) noexcept nogil:
         """2.0 MS/s replies sampled near the pulse edges: a two-state Viterbi over the bits.
 
         At 2 samples per bit a start near a sample boundary puts every sample near an
@@ -426,6 +437,7 @@ cdef class DemodCore:
         The first depends on the previous bit: the most likely bit sequence (least squares)
         is found over the trellis whose state is the previous bit. Returns that path's
         mean squared residual per sample (pulse amplitude 1), large for anything else.
+        soft[k]: how much the residual grows if bit k alone is flipped (> 0 for a 1).
         """
         cdef int k, i, state
         cdef double amp = 0.0, skew, inv_amp, x0, x1, hi, lo, d00, d01, d10, d11, c0, c1
@@ -480,7 +492,37 @@ cdef class DemodCore:
             if state:
                 msg[k >> 3] |= 0x80 >> (k & 7)
             state = back[k][state]
+        self._edge_soft(m, nbits, msg, inv_amp, hi, lo, soft)
         return best
+
+    cdef void _edge_soft(self, const uint16_t* m, int nbits, const uint8_t* msg,
+                         double inv_amp, double hi, double lo, float* soft) noexcept nogil:
+        """Per-bit confidence of an edge-sliced reply: the cost of flipping that bit alone."""
+        cdef int k, b, prev = 1, nxt
+        cdef double x0, x1, x0n, keep, flip, e
+        for k in range(nbits):
+            b = (msg[k >> 3] >> (7 - (k & 7))) & 1
+            x0 = m[16 + 2 * k] * inv_amp
+            x1 = m[17 + 2 * k] * inv_amp
+            keep = 0.0
+            flip = 0.0
+            e = x0 - (hi * (1 - prev) + lo * b)
+            keep += e * e
+            e = x0 - (hi * (1 - prev) + lo * (1 - b))
+            flip += e * e
+            e = x1 - (hi * b + lo * (1 - b))
+            keep += e * e
+            e = x1 - (hi * (1 - b) + lo * b)
+            flip += e * e
+            if k + 1 < nbits:
+                nxt = (msg[(k + 1) >> 3] >> (7 - ((k + 1) & 7))) & 1
+                x0n = m[18 + 2 * k] * inv_amp
+                e = x0n - (hi * (1 - b) + lo * nxt)
+                keep += e * e
+                e = x0n - (hi * b + lo * nxt)
+                flip += e * e
+            soft[k] = <float>((flip - keep) if b else (keep - flip))
+            prev = b
 
     cdef double _signal_power(self, const uint16_t* m, int p, int nbits, const uint8_t* msg) noexcept nogil:
         """Mean squared pulse magnitude over the reply's bits (full scale = 65535**2)."""
@@ -513,7 +555,7 @@ cdef class DemodCore:
         cdef uint32_t syn
         cdef int fixed = 0
         cdef uint32_t addr
-        cdef int h, j, nweak = 0
+        cdef int h, j, nweak = 0, nstrong = 0
         nbits_out[0] = nbits
         fixed_out[0] = 0
         if df == 17 or df == 18 or df == 11:
@@ -525,18 +567,24 @@ cdef class DemodCore:
                 if self._icao_find(addr, now) < 0:
                     return 0
                 if soft != NULL and self.fix_bits > 0:
-                    # syndrome bit j is the reply's bit nbits - 1 - j: all weak -> bit errors
+                    # syndrome bit j is the reply's bit nbits - 1 - j: an id of clear bits is
+                    # real, one or two weak bits alone are errors in an IID-0 reply, and a
+                    # mix of weak and clear bits is too likely noise
                     for j in range(7):
                         if syn & (1u << j):
                             if fabsf(soft[nbits - 1 - j]) > self.chase_max_soft * mean_soft:
-                                return 1000  # a clear bit: a real interrogator id
-                            nweak += 1
-                    if nweak <= 2:
-                        for j in range(7):
-                            if syn & (1u << j):
-                                msg[(nbits - 1 - j) >> 3] ^= 0x80 >> ((nbits - 1 - j) & 7)
-                        fixed_out[0] = nweak
-                        return 1400 - 300 * nweak
+                                nstrong += 1
+                            else:
+                                nweak += 1
+                    if nweak == 0:
+                        return 1000
+                    if nstrong > 0 or nweak > 2:
+                        return 0
+                    for j in range(7):
+                        if syn & (1u << j):
+                            msg[(nbits - 1 - j) >> 3] ^= 0x80 >> ((nbits - 1 - j) & 7)
+                    fixed_out[0] = nweak
+                    return 1400 - 300 * nweak
                 return 1000
             if syn != 0:
                 fixed = fix_errors_c(msg, nbits, syn, self.fix_bits)
@@ -582,51 +630,50 @@ cdef class DemodCore:
         cdef bint ap = not (df == 11 or df == 17 or df == 18)
         cdef int maxf = self.chase_flips_ap if ap else self.chase_flips
         cdef int idx[CHASE_MAX_K]
-        cdef int n, a, b, c, shift = 112 - nbits, nflip = 0, h
+        cdef int n, a, d, shift = 112 - nbits, nflip = 0
         cdef int best[3]
-        cdef uint32_t syn0, sa, sb, sc, addr
+        cdef int pick[3]
+        cdef uint32_t syn_at[3]
+        cdef float cost_at[3]
+        cdef uint32_t syn, addr
         cdef float limit = <float>(self.chase_max_soft * mean_soft)
-        cdef float ca, cb, cc, best_cost = 1e30
-        if maxf <= 0 or self.chase_bits <= 0:
+        cdef float cost, best_cost = 1e30
+        if maxf <= 0 or self.chase_bits <= 0 or not ACCEPTED_DF[df] or nbits != _nbits_of(df):
             return 0
         n = _weakest_bits(soft, nbits, self.chase_bits, idx)
         while n > 0 and fabsf(soft[idx[n - 1]]) > limit:
             n -= 1
-        syn0 = syndrome_c(msg, nbits)
-        for a in range(n):
-            sa = syn0 ^ BIT_SYN[idx[a] + shift]
-            ca = fabsf(soft[idx[a]])
-            if ca >= best_cost:
-                break
-            if self._chase_ok(sa, ap, now):
-                best_cost = ca
-                nflip = 1
-                best[0] = idx[a]
-            if maxf < 2:
+        # depth-first over combinations, weakest bits first: a branch stops as soon as its
+        # cost reaches the cheapest combination found (the bits after it cost more)
+        syn_at[0] = syndrome_c(msg, nbits)
+        cost_at[0] = 0.0
+        pick[0] = 0
+        d = 0
+        while d >= 0:
+            if pick[d] >= n:
+                d -= 1
+                if d >= 0:
+                    pick[d] += 1
                 continue
-            for b in range(a + 1, n):
-                sb = sa ^ BIT_SYN[idx[b] + shift]
-                cb = ca + fabsf(soft[idx[b]])
-                if cb >= best_cost:
-                    break
-                if self._chase_ok(sb, ap, now):
-                    best_cost = cb
-                    nflip = 2
-                    best[0] = idx[a]
-                    best[1] = idx[b]
-                if maxf < 3:
-                    continue
-                for c in range(b + 1, n):
-                    sc = sb ^ BIT_SYN[idx[c] + shift]
-                    cc = cb + fabsf(soft[idx[c]])
-                    if cc >= best_cost:
-                        break
-                    if self._chase_ok(sc, ap, now):
-                        best_cost = cc
-                        nflip = 3
-                        best[0] = idx[a]
-                        best[1] = idx[b]
-                        best[2] = idx[c]
+            cost = cost_at[d] + fabsf(soft[idx[pick[d]]])
+            if cost >= best_cost:
+                d -= 1
+                if d >= 0:
+                    pick[d] += 1
+                continue
+            syn = syn_at[d] ^ BIT_SYN[idx[pick[d]] + shift]
+            if self._chase_ok(syn, ap, now):
+                best_cost = cost
+                nflip = d + 1
+                for a in range(nflip):
+                    best[a] = idx[pick[a]]
+            if d + 1 < maxf:
+                syn_at[d + 1] = syn
+                cost_at[d + 1] = cost
+                pick[d + 1] = pick[d] + 1
+                d += 1
+            else:
+                pick[d] += 1
         if nflip == 0:
             return 0
         for a in range(nflip):
@@ -816,6 +863,7 @@ cdef class DemodCore:
         cdef double pscores[16]
         cdef float pre_f[PRE_MAX]  # the preamble's magnitudes, converted once for all phases
         cdef int tried
+        cdef bint partial
         cdef const uint16_t* m
         cdef int64_t now
         cdef int64_t next_abs = base_sample + start
@@ -829,7 +877,7 @@ cdef class DemodCore:
             while j < stop and n_out < cap:
                 m = &mag[j]
                 # stage 1: cheap integer-sample test; most noise fails at the first compare
-                lo = self._preamble_lo(m, thr)
+                lo = self._preamble_lo(m, thr, &partial)
                 if lo <= 0.0:
                     j += 1
                     continue
@@ -865,7 +913,11 @@ cdef class DemodCore:
                     self._slice(m, p, 5, nb, msg, soft, &margin)
                     margin /= nb
                     score = self._score(msg, now, &nb, &addr, &fixed, soft, margin)
-                    if score <= 0:
+                    if partial:
+                        # a three-pulse preamble: only replies that check as sliced
+                        if fixed != 0 or (score < 1600 and (score != 1000 or (msg[0] >> 3) == 11)):
+                            continue
+                    elif score <= 0:
                         score = self._chase(msg, nb, soft, margin, now, &addr, &fixed)
                     if score <= 0:
                         continue
@@ -880,11 +932,21 @@ cdef class DemodCore:
                         memcpy(best_msg, msg, 14)
                     if score >= 2000:
                         break
-                if best_p < 0 and self.edge_slicer:
-                    if (self._slice_edges(m, 5, msg) <= self.edge_max_residual
+                if best_p < 0 and self.edge_slicer and not partial:
+                    if (self._slice_edges(m, 5, msg, soft) <= self.edge_max_residual
                             and ACCEPTED_DF[msg[0] >> 3]):
-                        self._slice_edges(m, _nbits_of(msg[0] >> 3), msg)
-                        score = self._score(msg, now, &nb, &addr, &fixed, NULL, 0.0)
+                        nb = _nbits_of(msg[0] >> 3)
+                        self._slice_edges(m, nb, msg, soft)
+                        if not ACCEPTED_DF[msg[0] >> 3] or _nbits_of(msg[0] >> 3) != nb:
+                            j += 1  # the whole reply's best path changed its format
+                            continue
+                        margin = 0.0
+                        for k in range(nb):
+                            margin += fabsf(soft[k])
+                        margin /= nb
+                        score = self._score(msg, now, &nb, &addr, &fixed, soft, margin)
+                        if score <= 0:
+                            score = self._chase(msg, nb, soft, margin, now, &addr, &fixed)
                         if score > 0:
                             best_score = score
                             best_p = 0
