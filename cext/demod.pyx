@@ -55,6 +55,7 @@ _init_bit_syndromes()
 # The pulse edge model of the arrival fit: a chip boundary seen through a Gaussian
 # low-pass of PULSE_SIGMA_US (about the RTL2832's 1.6 MHz), tabulated over +-PHI_RANGE sigmas.
 DEF PULSE_SIGMA_US = 0.12
+DEF TOA_BITS = 32  # arrival estimates use the preamble and the reply's first bits (DF, CA, AA)
 DEF PHI_N = 1024
 DEF PHI_RANGE = 4.0
 cdef double PHI_CDF[PHI_N + 1]
@@ -199,6 +200,7 @@ cdef class DemodCore:
     cdef public int chase_flips_ap       # at most this many, address/parity to a confirmed address
     cdef public double chase_max_soft    # a flipped bit's |soft| at most this times the mean |soft|
     cdef public bint toa_fit             # refine arrivals by the envelope model (2.0 MS/s)
+    cdef public bint partial_preambles   # accept a preamble missing its first pulse (clean replies)
     cdef int a_pulse[4]
     cdef int edge_pre[4]
     cdef bint edge_slicer
@@ -242,6 +244,7 @@ cdef class DemodCore:
         self.chase_flips_ap = chase_flips_ap
         self.chase_max_soft = chase_max_soft
         self.toa_fit = abs(self.sps - 2.0) < 0.1
+        self.partial_preambles = True
         self.win = <int>ceil(self.sps) + 1  # samples a bit's two halves can touch
         if self.win > MAXWIN:
             raise ValueError("sample rate too high for the kernel window")
@@ -368,7 +371,7 @@ cdef class DemodCore:
         lo = m[self.a_pulse[0]] if m[self.a_pulse[0]] > m[self.a_pulse[0] + 1] else m[self.a_pulse[0] + 1]
         partial[0] = False
         if lo < thr:
-            if m[self.a_pulse[2]] < 2 * thr and m[self.a_pulse[2] + 1] < 2 * thr:
+            if not self.partial_preambles or (m[self.a_pulse[2]] < 2 * thr and m[self.a_pulse[2] + 1] < 2 * thr):
                 return 0
             partial[0] = True
             thr = 2 * thr
@@ -693,40 +696,37 @@ cdef class DemodCore:
 
     cdef inline double _edge_balance(self, const uint16_t* m, double t0, int n_edges,
                                      const double* edge_t, const int8_t* edge_sign) noexcept nogil:
-        """Magnitude at falling edges minus at rising edges, interpolated (Catmull-Rom
-        cubic), with the reply starting at t0 (samples from m): positive while t0 is early,
-        zero on time."""
-        cdef double acc = 0.0, t, x, p0, p1, p2, p3
+        """Magnitude at falling edges minus at rising edges, linearly interpolated, with the
+        reply starting at t0 (samples from m): positive while t0 is early, zero on time."""
+        cdef double acc = 0.0, t, fr
         cdef int k, i
         for k in range(n_edges):
             t = t0 + edge_t[k]
-            i = <int>floor(t)
-            x = t - i
-            p0 = m[i - 1] if i > 0 else m[i]
-            p1 = m[i]
-            p2 = m[i + 1]
-            p3 = m[i + 2]
-            acc += edge_sign[k] * (p1 + 0.5 * x * (p2 - p0 + x * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3
-                                                                 + x * (3.0 * (p1 - p2) + p3 - p0))))
+            i = <int>t  # t >= 0
+            fr = t - i
+            acc += edge_sign[k] * (m[i] + fr * (<double>m[i + 1] - m[i]))
         return acc
 
     cdef double _arrival(self, const uint16_t* m, double t0, int nbits,
                          const uint8_t* msg) noexcept nogil:
         """Sub-sample arrival of the reply's first pulse edge (samples from m), refined from t0.
 
-        An early-late gate over every pulse edge of the preamble and of the decoded bits:
-        the start where the interpolated magnitude at the falling edges balances that at the
-        rising edges (true for any symmetric pulse shape). Found by bisection in a bracket
-        of half a sample either side of t0; t0 itself if the balance has no root there.
+        An early-late gate over every pulse edge of the preamble and of the first TOA_BITS
+        decoded bits: the start where the interpolated magnitude at the falling edges
+        balances that at the rising edges (true for any symmetric pulse shape). Found by
+        regula falsi (Illinois) in a bracket of half a sample either side of t0; t0 itself
+        if the balance has no root there.
         """
         cdef double edge_t[2 * (16 + 224) + 2]
         cdef int8_t edge_sign[2 * (16 + 224) + 2]
-        cdef uint8_t chips[16 + 224 + 1]
-        cdef int n_chips = 16 + 2 * nbits, c, n_edges = 0, it
+        cdef uint8_t chips[16 + 224 + 2]
+        cdef int n_bits = nbits if nbits < TOA_BITS else TOA_BITS
+        cdef int n_chips = 16 + 2 * n_bits, c, n_edges = 0, it, side = 0
         cdef double hb = self.sps / 2.0, lo, hi, mid, f_lo, f_hi, f_mid
         memset(chips, 0, sizeof(chips))
         chips[0] = chips[2] = chips[7] = chips[9] = 1
-        for c in range(nbits):
+        # and the bit after: whether the window's last pulse ends there
+        for c in range(n_bits + 1 if n_bits < nbits else n_bits):
             chips[17 + 2 * c - ((msg[c >> 3] >> (7 - (c & 7))) & 1)] = 1
         for c in range(n_chips):
             if chips[c] and (c == 0 or not chips[c - 1]):
@@ -745,16 +745,25 @@ cdef class DemodCore:
         f_hi = self._edge_balance(m, hi, n_edges, edge_t, edge_sign)
         if not (f_lo > 0.0 and f_hi < 0.0):
             return t0
-        for it in range(12):
-            mid = 0.5 * (lo + hi)
+        for it in range(10):
+            mid = lo + (hi - lo) * f_lo / (f_lo - f_hi)
+            if hi - lo < 1e-3:
+                break
             f_mid = self._edge_balance(m, mid, n_edges, edge_t, edge_sign)
             if f_mid > 0.0:
                 lo = mid
                 f_lo = f_mid
-            else:
+                if side == 1:
+                    f_hi *= 0.5  # Illinois: keep the stale end from stalling the bracket
+                side = 1
+            elif f_mid < 0.0:
                 hi = mid
                 f_hi = f_mid
-        # the balance is piecewise linear: interpolate within the last bracket
+                if side == -1:
+                    f_lo *= 0.5
+                side = -1
+            else:
+                return mid
         return lo + (hi - lo) * f_lo / (f_lo - f_hi)
 
     cdef double _arrival_fit(self, const uint16_t* m, int m_len, double t0, int nbits,
@@ -767,19 +776,21 @@ cdef class DemodCore:
         every edge falls on the same sample phase and the edge balance cannot average the
         interpolation's bias away.
         """
-        cdef uint8_t chips[16 + 224 + 2]
-        cdef int n_chips = 16 + 2 * nbits, c, it, i, i0, i1, k
+        cdef uint8_t chips[16 + 224 + 4]
+        cdef int n_bits = nbits if nbits < TOA_BITS else TOA_BITS
+        cdef int n_chips = 16 + 2 * n_bits, c, it, i, i0, i1, k
         cdef double hb = self.sps / 2.0, sig = PULSE_SIGMA_US * self.sps, t = t0
         cdef double x, tt, pd1, pd2, f1, f2, val, der, amp = 0.0, flo = 0.0, r
         cdef double s11, s12, s13, s22, s23, s33, b1, b2, b3, det, d, a_, b_
         cdef int sp, sc, sn
         memset(chips, 0, sizeof(chips))
         chips[1] = chips[3] = chips[8] = chips[10] = 1  # chip c + 1 holds chip c (c >= -1)
-        for c in range(nbits):
+        # the bit after the window too: its first chip shapes the window's last samples
+        for c in range(n_bits + 1 if n_bits < nbits else n_bits):
             chips[18 + 2 * c - ((msg[c >> 3] >> (7 - (c & 7))) & 1)] = 1
-        for it in range(4):
+        for it in range(5):
             i0 = <int>floor(t - 3.0 * sig)
-            i1 = <int>ceil(t + n_chips * hb + 3.0 * sig)
+            i1 = <int>floor(t + n_chips * hb) if n_bits < nbits else <int>ceil(t + n_chips * hb + 3.0 * sig)
             if i0 < 0:
                 i0 = 0
             if i1 > m_len - 1:
@@ -798,7 +809,7 @@ cdef class DemodCore:
                 else:
                     sp = chips[c] if c >= 0 else 0
                     sc = chips[c + 1]
-                    sn = chips[c + 2] if c + 2 <= n_chips else 0
+                    sn = chips[c + 2]
                     f1 = _phi_cdf((tt - c * hb) / sig, &pd1)
                     f2 = _phi_cdf((tt - (c + 1) * hb) / sig, &pd2)
                     val = sc + (sc - sp) * (f1 - 1.0) + (sn - sc) * f2
@@ -835,7 +846,7 @@ cdef class DemodCore:
             elif d < -0.25:
                 d = -0.25
             t += d
-            if fabs(d) < 1e-4:
+            if fabs(d) < 2e-3:
                 break
         if fabs(t - t0) > 0.75:
             return t0
@@ -859,7 +870,15 @@ cdef class DemodCore:
         cdef double lo, margin, best_key, key
         cdef uint8_t msg[14]
         cdef uint8_t best_msg[14]
-        cdef float soft[112]
+        cdef float soft_a[112]
+        cdef float soft_b[112]
+        cdef float* soft_cur = soft_a     # the phase being sliced
+        cdef float* soft_chase = soft_b   # the clearest failed phase (Chase candidate)
+        cdef float* soft_tmp
+        cdef float* soft
+        cdef uint8_t chase_msg[14]
+        cdef int chase_p, chase_nb
+        cdef double chase_margin
         cdef double pscores[16]
         cdef float pre_f[PRE_MAX]  # the preamble's magnitudes, converted once for all phases
         cdef int tried
@@ -887,6 +906,8 @@ cdef class DemodCore:
                 best_score = 0
                 best_key = -1e300
                 best_p = -1
+                chase_p = -1
+                chase_margin = 0.0
                 # phases in order of preamble fit; a phase whose DF we do not decode drops
                 # out after 5 bits; stop at the first perfect reply
                 for k in range(self.pre_len):
@@ -904,22 +925,29 @@ cdef class DemodCore:
                     self.n_phase_trials += 1
                     memset(msg, 0, 14)
                     margin = 0.0
-                    self._slice(m, p, 0, 5, msg, soft, &margin)
+                    self._slice(m, p, 0, 5, msg, soft_cur, &margin)
                     # junk (Mode A/C, noise, a reply's tail) slices vaguely: a reply's first
                     # bits are as clear as its preamble pulses are strong
                     if not ACCEPTED_DF[msg[0] >> 3] or margin < self.min_clarity * 5 * lo:
                         continue
                     nb = _nbits_of(msg[0] >> 3)
-                    self._slice(m, p, 5, nb, msg, soft, &margin)
+                    self._slice(m, p, 5, nb, msg, soft_cur, &margin)
                     margin /= nb
-                    score = self._score(msg, now, &nb, &addr, &fixed, soft, margin)
+                    score = self._score(msg, now, &nb, &addr, &fixed, soft_cur, margin)
                     if partial:
                         # a three-pulse preamble: only replies that check as sliced
                         if fixed != 0 or (score < 1600 and (score != 1000 or (msg[0] >> 3) == 11)):
                             continue
-                    elif score <= 0:
-                        score = self._chase(msg, nb, soft, margin, now, &addr, &fixed)
                     if score <= 0:
+                        # keep the clearest failed phase for one soft-decision try below
+                        if margin > chase_margin:
+                            chase_margin = margin
+                            chase_p = p
+                            chase_nb = nb
+                            memcpy(chase_msg, msg, 14)
+                            soft_tmp = soft_chase
+                            soft_chase = soft_cur
+                            soft_cur = soft_tmp
                         continue
                     key = score * 1e6 + margin
                     if key > best_key:
@@ -932,7 +960,18 @@ cdef class DemodCore:
                         memcpy(best_msg, msg, 14)
                     if score >= 2000:
                         break
+                if best_p < 0 and chase_p >= 0:
+                    score = self._chase(chase_msg, chase_nb, soft_chase, chase_margin, now,
+                                        &addr, &fixed)
+                    if score > 0:
+                        best_score = score
+                        best_p = chase_p
+                        best_nb = chase_nb
+                        best_addr = addr
+                        best_fixed = fixed
+                        memcpy(best_msg, chase_msg, 14)
                 if best_p < 0 and self.edge_slicer and not partial:
+                    soft = soft_cur
                     if (self._slice_edges(m, 5, msg, soft) <= self.edge_max_residual
                             and ACCEPTED_DF[msg[0] >> 3]):
                         nb = _nbits_of(msg[0] >> 3)
