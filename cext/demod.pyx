@@ -9,7 +9,7 @@ All loops run without the GIL and without Python objects.
 """
 
 from libc.math cimport ceil, erf, exp, fabs, fabsf, floor, fmin, log10, sqrt, sqrtf
-from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
@@ -214,6 +214,8 @@ cdef class DemodCore:
     cdef uint32_t[::1] icao_addr
     cdef int64_t[::1] icao_last
     cdef uint8_t[::1] icao_state
+    cdef uint64_t seen_bits[1024]      # a bit per hash of every address ever confirmed: a
+                                      # clear bit rules an address out without a table probe
     # counters
     cdef public int64_t n_candidates
     cdef public int64_t n_phase_trials
@@ -254,6 +256,7 @@ cdef class DemodCore:
         self.icao_addr = np.zeros(ICAO_SIZE, dtype=np.uint32)
         self.icao_last = np.zeros(ICAO_SIZE, dtype=np.int64)
         self.icao_state = np.zeros(ICAO_SIZE, dtype=np.uint8)
+        memset(self.seen_bits, 0, sizeof(self.seen_bits))
         self.n_candidates = 0
         self.n_phase_trials = 0
 
@@ -340,6 +343,7 @@ cdef class DemodCore:
                 self.icao_addr[h] = addr
                 self.icao_last[h] = now
                 self.icao_state[h] = state
+                self._note_seen(addr, state)
                 return
             if self.icao_last[h] < oldest_t:
                 oldest_t = self.icao_last[h]
@@ -348,6 +352,16 @@ cdef class DemodCore:
         self.icao_addr[oldest] = addr
         self.icao_last[oldest] = now
         self.icao_state[oldest] = state
+        self._note_seen(addr, state)
+
+    cdef inline uint32_t _seen_hash(self, uint32_t addr) noexcept nogil:
+        return (addr * 0x9E3779B1u) >> 16
+
+    cdef inline void _note_seen(self, uint32_t addr, int state) noexcept nogil:
+        cdef uint32_t b
+        if state == ADDR_CONFIRMED:
+            b = self._seen_hash(addr)
+            self.seen_bits[b >> 6] |= (<uint64_t>1) << (b & 63)
 
     def icao_known(self, uint32_t addr, int64_t now_sample):
         """0 unknown/expired, 1 pending, 2 confirmed (for tests and stats)."""
@@ -612,8 +626,12 @@ cdef class DemodCore:
 
     cdef inline bint _chase_ok(self, uint32_t syn, bint ap, int64_t now) noexcept nogil:
         cdef int h
+        cdef uint32_t b
         if not ap:
             return syn == 0
+        b = self._seen_hash(syn)
+        if not (self.seen_bits[b >> 6] >> (b & 63)) & 1:
+            return False
         h = self._icao_find(syn, now)
         return h >= 0 and self.icao_state[h] == ADDR_CONFIRMED
 
