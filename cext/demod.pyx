@@ -635,6 +635,51 @@ cdef class DemodCore:
         h = self._icao_find(syn, now)
         return h >= 0 and self.icao_state[h] == ADDR_CONFIRMED
 
+    cdef int _chase_table(self, const uint8_t* msg, int nbits, const float* soft, float weak,
+                          const int* idx, int n, int maxf, int* best) noexcept nogil:
+        """DF11/17/18 Chase from the CRC's error table: the cheapest set of at most maxf weak
+        bits (|soft| <= weak, one of the n weakest) whose flips clear the syndrome.
+
+        One and two flips are one table look-up; three are one per weak first bit. Returns
+        the number of bits (0: none) and writes them into best.
+        """
+        cdef uint8_t tmp[14]
+        cdef uint32_t syn0 = syndrome_c(msg, nbits), syn
+        cdef int a, k, i, nb, found = 0, bit
+        cdef int bits[3]
+        cdef float cost, best_cost = 1e30
+        for a in range(-1, n if maxf >= 3 else 0):
+            memcpy(tmp, msg, 14)
+            syn = syn0
+            if a >= 0:
+                tmp[idx[a] >> 3] ^= 0x80 >> (idx[a] & 7)
+                syn ^= BIT_SYN[idx[a] + 112 - nbits]
+            if fix_errors_c(tmp, nbits, syn, 2) <= 0:
+                continue
+            # the flipped bits: where tmp and msg differ
+            nb = 0
+            cost = 0.0
+            for k in range(nbits >> 3):
+                if tmp[k] != msg[k]:
+                    for i in range(8):
+                        if (tmp[k] ^ msg[k]) & (0x80 >> i):
+                            bit = 8 * k + i
+                            if nb == 3 or fabsf(soft[bit]) > weak:
+                                nb = 4
+                                break
+                            bits[nb] = bit
+                            nb += 1
+                            cost += fabsf(soft[bit])
+                if nb > 3:
+                    break
+            if nb > 3 or nb > maxf or cost >= best_cost:
+                continue
+            best_cost = cost
+            found = nb
+            for k in range(nb):
+                best[k] = bits[k]
+        return found
+
     cdef int _chase(self, uint8_t* msg, int nbits, const float* soft, double mean_soft,
                     int64_t now, uint32_t* addr_out, int* fixed_out) noexcept nogil:
         """Soft-decision correction (Chase): flip combinations of the least confident bits.
@@ -664,6 +709,11 @@ cdef class DemodCore:
         n = _weakest_bits(soft, nbits, self.chase_bits, idx)
         while n > 0 and fabsf(soft[idx[n - 1]]) > limit:
             n -= 1
+        if n == 0:
+            return 0
+        if not ap:
+            nflip = self._chase_table(msg, nbits, soft, fabsf(soft[idx[n - 1]]), idx, n, maxf, best)
+            n = 0  # skip the search below
         # depth-first over combinations, weakest bits first: a branch stops as soon as its
         # cost reaches the cheapest combination found (the bits after it cost more)
         syn_at[0] = syndrome_c(msg, nbits)
