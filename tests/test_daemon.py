@@ -22,8 +22,8 @@ from sensord.sim import random_scenario, simulate, write_recording
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schema"
 
 
-def schema(name: str) -> dict:
-    return json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+def schema(name: str, version: int = 1) -> dict:
+    return json.loads((SCHEMAS / f"{name}.v{version}.json").read_text())
 
 
 def well_heard(truth: np.ndarray) -> set[str]:
@@ -129,10 +129,16 @@ def test_replay_publishes_tracks_matching_truth(broker, recording, tmp_path):
     frames = [json.loads(p) for p in sub.on("/frames")]
     assert len(frames) > 100
     jsonschema.validate(frames[0], schema("frame"))
-    dets = [json.loads(p) for p in sub.on("/detections")]
-    assert dets
-    for d in dets[:50]:
-        jsonschema.validate(d, schema("detection"))
+    batches = [json.loads(p) for p in sub.on("/detections")]
+    assert batches
+    for b in batches[:50]:
+        jsonschema.validate(b, schema("detection", 2))
+    assert {d["sensor_id"] for b in batches for d in b["detections"]} == {"rx0"}
+    assert all(d["utc"] > 1e9 for b in batches for d in b["detections"])
+    info = [json.loads(p) for p in sub.on("/info")]
+    assert len(info) == 1
+    jsonschema.validate(info[0], schema("info"))
+    assert info[0]["clock"]["type"] == "file" and info[0]["utc_source"] == "mtime"
 
 
 def test_broker_restart_mid_replay_republishes_live_tracks(broker, recording, tmp_path):
@@ -253,9 +259,10 @@ class StallingSource:
 
 
 def test_watchdog_stops_when_samples_stall(tmp_path, recording):
-    from sensord.commands.run import _systemd
     from sensord.daemon.notify import Notifier
     from sensord.daemon.pipeline import Pipeline
+    from sensord.daemon.watchdog import Watchdog
+    from sensord.sinks.fanout import FanOut
 
     res, _ = recording
     sock_path = tmp_path / "n.sock"
@@ -263,12 +270,15 @@ def test_watchdog_stops_when_samples_stall(tmp_path, recording):
     sock.bind(str(sock_path))
     sock.setblocking(False)
     notifier = Notifier({"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "100000"})
-    pipeline = Pipeline(StallingSource(res.iq, res.rate_hz, 5), SITE, None, stall_grace_s=0.5)
+    source = StallingSource(res.iq, res.rate_hz, 5)
+    pipeline = Pipeline(source, SITE, FanOut([]), stall_grace_s=0.5)
+    exits: list[int] = []
     got: list[tuple[float, str]] = []
 
     async def scenario():
         run = asyncio.create_task(pipeline.run())
-        heartbeat = asyncio.create_task(_systemd(notifier, pipeline))
+        watchdog = Watchdog(notifier, pipeline, exit_on_stall=exits.append)
+        watchdog.start()
         t0 = time.monotonic()
         while time.monotonic() - t0 < 2.0:
             await asyncio.sleep(0.02)
@@ -277,7 +287,7 @@ def test_watchdog_stops_when_samples_stall(tmp_path, recording):
                     got.append((time.monotonic() - t0, sock.recv(4096).decode()))
             except BlockingIOError:
                 pass
-        heartbeat.cancel()
+        watchdog.stop()
         pipeline.stop()
         await run
 
@@ -287,3 +297,4 @@ def test_watchdog_stops_when_samples_stall(tmp_path, recording):
     beats = [t for t, m in got if m == "WATCHDOG=1"]
     assert len(beats) >= 2
     assert beats[-1] < 1.2  # the stall began at once: no heartbeat after the grace period
+    assert exits == []  # a source outage may heal: systemd decides, the daemon does not exit

@@ -1,0 +1,235 @@
+"""The fusion stage: node batches in, fused track updates out, on UTC.
+
+``Fuser`` takes what nodes publish (``info``, ``status``, v2 ``detections`` batches; see
+``sensord.fusion.wire``), checks each node and payload (``nodes``), carries every
+measurement into the fusion frame (``transform``), recognises copies of one reply
+(``dedup``), holds detections for ``reorder_window_s`` so they reach the tracker in UTC
+order, and runs one ``Tracker`` whose clock is UTC. A detection older than what has
+already been released is late: dropped and counted under its node. ``step(now_utc)``
+releases what the window lets go and advances the tracker (coasting, drops); the caller
+owns the clock: the newest UTC seen plus the wall time since, live; the recordings'
+progress, in a replay.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from sensord.detections import Detection
+from sensord.fusion.dedup import Deduplicator, Reply
+from sensord.fusion.nodes import NodeRegistry, NodeState
+from sensord.fusion.transform import FrameMapper
+from sensord.fusion.wire import PayloadError, copy_key, parse_batch, parse_detection, parse_info
+from sensord.geo import Site
+from sensord.tracker.tracker import Tracker, TrackerConfig
+from sensord.tracker.update import TrackUpdate
+
+log = logging.getLogger(__name__)
+
+UTC_MIN = 946_684_800.0  # 2000-01-01: before it, a clock that was never set
+UTC_MAX = 4_102_444_800.0  # 2100-01-01
+
+
+@dataclass
+class FusionConfig:
+    """The ``[fusion]`` section."""
+
+    site: Site | None = None  # the fusion frame's origin; None: the first node's position
+    reorder_window_s: float = 1.0  # 0: detections go to the tracker as they arrive
+    dedup_window_s: float = 0.2
+    max_node_range_km: float = 1000.0  # a node farther than this from the site is refused
+    max_target_range_km: float = 600.0  # a measured position farther than this is refused
+    max_ahead_s: float = 60.0  # a detection this far ahead of the newest UTC is refused
+
+
+class Fuser:
+    """One air picture from every node's detections."""
+
+    def __init__(self, config: FusionConfig | None = None, tracker: TrackerConfig | None = None):
+        self.config = config or FusionConfig()
+        self.tracker_config = replace(tracker or TrackerConfig(), reorder_window_s=0.0)
+        self.nodes = NodeRegistry(self.config.max_node_range_km * 1e3)
+        self.dedup = Deduplicator(self.config.dedup_window_s)
+        self.tracker: Tracker | None = None
+        self.mapper: FrameMapper | None = None
+        self.on_reply: Callable[[Reply, bool], None] | None = None  # MLAT's tap
+        self._heap: list[tuple[float, int, Detection]] = []
+        self._seq = itertools.count()
+        self._released_utc = -math.inf
+        self.newest_utc = -math.inf
+        self._limit_m = self.config.max_target_range_km * 1e3
+        if self.config.site is not None:
+            self._start(self.config.site)
+
+    @property
+    def released_utc(self) -> float:
+        """Every detection up to this UTC has reached the tracker."""
+        return self._released_utc
+
+    @property
+    def site(self) -> Site | None:
+        return self.tracker.site if self.tracker is not None else None
+
+    def _start(self, site: Site) -> None:
+        self.tracker = Tracker(site, self.tracker_config)
+        self.mapper = FrameMapper(site)
+        log.info("fusion frame: ENU about %.5f,%.5f,%.0f m", site.lat_deg, site.lon_deg, site.alt_m)
+
+    # ---- input ---------------------------------------------------------------------
+    def node_info(self, node: str, payload: bytes | str | dict) -> None:
+        """A node's retained ``info`` (``node`` is the topic's node name)."""
+        state = self.nodes.get(node)
+        try:
+            info = parse_info(payload)
+        except PayloadError as exc:
+            state.fault("bad_info", f"unusable info: {exc}")
+            return
+        if info.node != node:
+            state.fault("bad_info", f"info names node {info.node!r}")
+            return
+        if self.tracker is None:
+            self._start(Site(info.lat_deg, info.lon_deg, info.alt_m))
+        self.nodes.apply_info(info, self.site)
+
+    def node_status(self, node: str, payload: bytes | str | dict) -> None:
+        """A node's ``status`` (its last will says offline): online state only."""
+        try:
+            doc = payload if isinstance(payload, dict) else json.loads(payload)
+            state = doc.get("state") if isinstance(doc, dict) else None
+        except ValueError:
+            state = None
+        if state in ("online", "offline"):
+            self.nodes.set_online(node, state == "online")
+
+    def ingest(self, node: str, payload: bytes | str | dict) -> int:
+        """A node's detections batch; returns how many were taken (the rest are counted)."""
+        state = self.nodes.get(node)
+        try:
+            batch = parse_batch(payload)
+        except PayloadError as exc:
+            state.fault("invalid", f"unusable detections payload: {exc}")
+            return 0
+        counters = state.counters
+        counters.batches += 1
+        counters.detections_in += len(batch.items)
+        if batch.node != node:
+            state.fault("invalid", f"batch names node {batch.node!r}", len(batch.items))
+            return 0
+        if state.site is None or self.mapper is None or self.site is None:
+            state.fault("waiting_info", "detections before its info", len(batch.items))
+            return 0
+        if state.online is False:
+            state.online = True  # detections flow: it is back
+        taken = 0
+        for item in batch.items:
+            d = self._take(state, item)
+            if d is not None:
+                heapq.heappush(self._heap, (d.t_s, next(self._seq), d))
+                taken += 1
+        counters.used += taken
+        return taken
+
+    def _take(self, state: NodeState, item: object) -> Detection | None:
+        """One detection object of ``state``'s node, or None (counted: late, duplicate,
+        invalid, unmapped, out of range). Copies of a reply already taken are not parsed."""
+        try:
+            key = copy_key(item)
+        except PayloadError as exc:
+            state.fault("invalid", f"unusable detection: {exc}")
+            return None
+        ahead_limit = self.newest_utc + self.config.max_ahead_s
+        if not UTC_MIN <= key.utc <= UTC_MAX or key.utc > ahead_limit > -math.inf:
+            state.fault("invalid", "a UTC far ahead of every other node's (or before 2000)")
+            return None
+        state.last_utc = key.utc if state.last_utc is None else max(state.last_utc, key.utc)
+        if key.utc < self._released_utc and self.config.reorder_window_s > 0:
+            state.fault("late", "detections older than the reorder window")
+            return None
+        reply, first = self.dedup.offer(key.frame, key.utc, state.name, key.signal_dbfs)
+        if self.on_reply is not None:
+            self.on_reply(reply, first)
+        if not first and (reply.kinematic or not key.kinematic):
+            state.counters.duplicates += 1
+            return None
+        try:
+            d = parse_detection(item, state.name)
+        except PayloadError as exc:
+            if first and key.frame is not None:
+                self.dedup.forget(key.frame)
+            state.fault("invalid", f"unusable detection: {exc}")
+            return None
+        assert self.mapper is not None and state.site is not None
+        if not self.mapper.to_fusion(d, state.site):
+            state.fault("unmapped", f"cannot map {d.observes} into the fusion frame")
+            return None
+        if d.observes[:2] == ("e", "n") and math.hypot(d.z[0], d.z[1]) > self._limit_m:
+            state.fault("out_of_range", "a position beyond max_target_range_km")
+            return None
+        reply.kinematic = reply.kinematic or bool(d.observes)
+        d.t_s = key.utc  # the fusion tracker's clock is UTC
+        self.newest_utc = max(self.newest_utc, key.utc)
+        return d
+
+    # ---- output --------------------------------------------------------------------
+    def step(self, now_utc: float) -> list[TrackUpdate]:
+        """Release detections up to ``now_utc - reorder_window_s``; advance the tracker there."""
+        return self._release(now_utc - self.config.reorder_window_s)
+
+    def flush(self) -> list[TrackUpdate]:
+        """Everything still held (end of a replay, shutdown)."""
+        newest = max((utc for utc, _, _ in self._heap), default=self._released_utc)
+        return self._release(newest)
+
+    def _release(self, horizon_utc: float) -> list[TrackUpdate]:
+        if self.tracker is None:
+            return []
+        batch: list[Detection] = []
+        while self._heap and self._heap[0][0] <= horizon_utc:
+            batch.append(heapq.heappop(self._heap)[2])
+        self._released_utc = max(self._released_utc, horizon_utc)
+        # copies older than the release horizon are refused as late: forget their replies
+        # (without a reorder window every copy is accepted: keep a window's worth)
+        accepted_from = self._released_utc
+        if self.config.reorder_window_s == 0:
+            accepted_from = self.newest_utc - 1.0
+        self.dedup.expire(accepted_from)
+        updates = self.tracker.process(batch) if batch else []
+        if horizon_utc > -math.inf:
+            updates += self.tracker.clock(horizon_utc)
+        for u in updates:
+            u.utc = u.t_s
+        return updates
+
+    def snapshot(self, now_utc: float) -> list[TrackUpdate]:
+        """Every live track at ``now_utc`` (a republish after reconnecting)."""
+        if self.tracker is None:
+            return []
+        updates = self.tracker.snapshot(now_utc)
+        for u in updates:
+            u.utc = u.t_s
+        return updates
+
+    def statistics(self) -> dict:
+        """The fusion node's status: per-node counters, tracks, tracker and de-dup figures."""
+        by_state: dict[str, int] = {}
+        tracker = self.tracker
+        if tracker is not None:
+            for track in tracker.tracks.values():
+                by_state[track.status.value] = by_state.get(track.status.value, 0) + 1
+        return {
+            "nodes": self.nodes.to_status(),
+            "tracks_by_state": by_state,
+            "held": len(self._heap),
+            "dedup": {"duplicates": self.dedup.duplicates, "replies_held": len(self.dedup)},
+            "tracker": {
+                "detections": tracker.stats.detections if tracker else 0,
+                "late_dropped": tracker.stats.late_dropped if tracker else 0,
+                "gated": tracker.stats.gated if tracker else {},
+            },
+        }
