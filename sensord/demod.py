@@ -10,7 +10,13 @@ Address handling (the ICAO filter, on the sample clock):
 - a corrected DF17/18 from an unknown address is reported with ``addr_confirmed`` False
   and makes the address *pending*; a second sighting within the TTL confirms it;
 - address/parity replies (DF0/4/5/16/20/21) are reported only for confirmed addresses,
-  and DF11 with an interrogator id or a correction only for known ones.
+  and DF11 with an interrogator id or a correction only for known ones;
+- soft-decision (Chase) corrections of a reply's least confident bits are accepted only
+  for addresses already heard (address/parity: confirmed), and a preamble missing its
+  first pulse only for replies that check without correction.
+
+Each frame carries ``toa_12mhz``, its sub-sample arrival for multilateration (see
+``sensord.frames``).
 """
 
 from __future__ import annotations
