@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyModeS as pms
 import pytest
-from sensord._crc import syndrome
 
+from sensord._crc import syndrome
 from sensord.demod import Demodulator
 from sensord.frames import frame_hex
 from sensord.source.iqfile import IQFileSource
