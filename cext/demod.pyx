@@ -798,6 +798,30 @@ cdef class DemodCore:
             acc += edge_sign[k] * (m[i] + fr * (<double>m[i + 1] - m[i]))
         return acc
 
+    cdef inline double _edge_balance_d(self, const uint16_t* m, double t0, int n_edges,
+                                       const double* edge_t, const int8_t* edge_sign,
+                                       double* slope, double* down, double* up) noexcept nogil:
+        """_edge_balance at t0, its slope there, and how far t0 may move down or up before
+        an edge crosses a sample (the balance is linear in between)."""
+        cdef double acc = 0.0, sl = 0.0, t, fr, dn = 1.0, u = 1.0
+        cdef int k, i
+        cdef double d
+        for k in range(n_edges):
+            t = t0 + edge_t[k]
+            i = <int>t  # t >= 0
+            fr = t - i
+            d = <double>m[i + 1] - m[i]
+            acc += edge_sign[k] * (m[i] + fr * d)
+            sl += edge_sign[k] * d
+            if fr < dn:
+                dn = fr
+            if 1.0 - fr < u:
+                u = 1.0 - fr
+        slope[0] = sl
+        down[0] = dn
+        up[0] = u
+        return acc
+
     cdef double _arrival(self, const uint16_t* m, double t0, int nbits,
                          const uint8_t* msg) noexcept nogil:
         """Sub-sample arrival of the reply's first pulse edge (samples from m), refined from t0.
@@ -813,7 +837,7 @@ cdef class DemodCore:
         cdef uint8_t chips[16 + 224 + 2]
         cdef int n_bits = nbits if nbits < TOA_BITS else TOA_BITS
         cdef int n_chips = 16 + 2 * n_bits, c, n_edges = 0, it, side = 0
-        cdef double hb = self.sps / 2.0, lo, hi, mid, f_lo, f_hi, f_mid
+        cdef double hb = self.sps / 2.0, lo, hi, mid, f_lo, f_hi, f_mid, slope, down, up, root
         memset(chips, 0, sizeof(chips))
         chips[0] = chips[2] = chips[7] = chips[9] = 1
         # and the bit after: whether the window's last pulse ends there
@@ -840,7 +864,12 @@ cdef class DemodCore:
             mid = lo + (hi - lo) * f_lo / (f_lo - f_hi)
             if hi - lo < 1e-3:
                 break
-            f_mid = self._edge_balance(m, mid, n_edges, edge_t, edge_sign)
+            f_mid = self._edge_balance_d(m, mid, n_edges, edge_t, edge_sign, &slope, &down, &up)
+            if slope < 0.0:
+                # the balance is linear around mid: its root, if it lies on that piece, is exact
+                root = mid - f_mid / slope
+                if mid - down <= root <= mid + up and lo <= root <= hi:
+                    return root
             if f_mid > 0.0:
                 lo = mid
                 f_lo = f_mid
