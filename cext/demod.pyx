@@ -91,14 +91,15 @@ cdef inline double _phi_cdf(double x, double* pdf) noexcept nogil:
     return PHI_CDF[k] + u * (PHI_CDF[k + 1] - PHI_CDF[k])
 
 
-cdef int _weakest_bits(const float* soft, int nbits, int k, int* idx) noexcept nogil:
-    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first."""
+cdef int _weakest_bits(const float* soft, int nbits, int k, float limit, int* idx) noexcept nogil:
+    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first,
+    of those with |soft| <= limit."""
     cdef int n = 0, b, i
     cdef float v
     cdef float val[CHASE_MAX_K]
     for b in range(FIRST_FLIPPABLE_BIT, nbits):
         v = fabsf(soft[b])
-        if n == k and v >= val[n - 1]:
+        if v > limit or (n == k and v >= val[n - 1]):
             continue
         i = n if n < k else k - 1
         while i > 0 and val[i - 1] > v:
@@ -449,9 +450,20 @@ cdef class DemodCore:
         for k in range(k0, k1):
             mk = m + off[k]
             ck = c + k * win
-            v = 0.0
-            for i in range(win):
-                v += ck[i] * mk[i]
+            # the common windows unrolled (same summation order as the loop)
+            if win == 4:
+                v = ck[0] * mk[0]
+                v += ck[1] * mk[1]
+                v += ck[2] * mk[2]
+                v += ck[3] * mk[3]
+            elif win == 3:
+                v = ck[0] * mk[0]
+                v += ck[1] * mk[1]
+                v += ck[2] * mk[2]
+            else:
+                v = 0.0
+                for i in range(win):
+                    v += ck[i] * mk[i]
             # branch-free: the bits of a reply are coin flips to the branch predictor
             acc = (acc << 1) | (v > 0)
             soft[k] = v
@@ -729,9 +741,16 @@ cdef class DemodCore:
         cdef float cost, best_cost = 1e30
         if maxf <= 0 or self.chase_bits <= 0 or not ACCEPTED_DF[df] or nbits != _nbits_of(df):
             return 0
-        n = _weakest_bits(soft, nbits, self.chase_bits, idx)
-        while n > 0 and fabsf(soft[idx[n - 1]]) > limit:
-            n -= 1
+        if not ap and self._icao_find(((<uint32_t>msg[1] << 16) | (<uint32_t>msg[2] << 8) | msg[3]),
+                                      now) < 0:
+            # accepted only from a known address: an unknown one must change, so a flip
+            # must fall on an address bit (8 to 31)
+            for a in range(8, 32):
+                if fabsf(soft[a]) <= limit:
+                    break
+            else:
+                return 0
+        n = _weakest_bits(soft, nbits, self.chase_bits, limit, idx)
         if n == 0:
             return 0
         if not ap:
