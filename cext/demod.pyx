@@ -22,6 +22,7 @@ cnp.import_array()
 
 DEF MAXWIN = 6
 DEF PRE_US = 8
+DEF QTAPS = 8  # quiet samples the vectorised prefilter tests (all up to 2.4 MS/s, a subset above)
 DEF PRE_MAX = 32  # preamble samples at up to 3.0 MS/s: ceil(8 * 3) + 2
 DEF ICAO_BITS = 13
 DEF ICAO_SIZE = 1 << ICAO_BITS
@@ -29,6 +30,45 @@ DEF ICAO_MASK = ICAO_SIZE - 1
 DEF ICAO_PROBE = 32
 DEF ADDR_PENDING = 1
 DEF ADDR_CONFIRMED = 2
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    /* The stage-0 prefilter of DemodCore._pulse_flags: restrict-qualified so the compiler
+       vectorises it (the flag bytes could otherwise alias the magnitudes). */
+    static void pulse_flags_c(const uint16_t* __restrict m, int n, const int* pulse,
+                              const int* quiet, int t1, int t2, int use_quiet,
+                              uint8_t* __restrict flag) {
+        const uint16_t* __restrict m0 = m + pulse[0];
+        const uint16_t* __restrict m1 = m + pulse[1];
+        const uint16_t* __restrict m2 = m + pulse[2];
+        const uint16_t* __restrict m3 = m + pulse[3];
+        const uint16_t *q0 = m + quiet[0], *q1 = m + quiet[1], *q2 = m + quiet[2],
+                       *q3 = m + quiet[3], *q4 = m + quiet[4], *q5 = m + quiet[5],
+                       *q6 = m + quiet[6], *q7 = m + quiet[7];
+        const uint16_t qmask = use_quiet ? 0xFFFF : 0;
+        /* size_t index and one pointer per tap: with -fwrapv an int index defeats it */
+        for (size_t i = 0; i < (size_t)n; i++) {
+            uint16_t a = m0[i] > m0[i + 1] ? m0[i] : m0[i + 1];
+            uint16_t b = m1[i] > m1[i + 1] ? m1[i] : m1[i + 1];
+            uint16_t c = m2[i] > m2[i + 1] ? m2[i] : m2[i + 1];
+            uint16_t d = m3[i] > m3[i + 1] ? m3[i] : m3[i + 1];
+            uint16_t lo3 = b < c ? b : c, q, lo;
+            lo3 = lo3 < d ? lo3 : d;
+#define QMAX(x, y) ((x) > (y) ? (x) : (y))
+            q = QMAX(QMAX(QMAX(q0[i], q1[i]), QMAX(q2[i], q3[i])),
+                     QMAX(QMAX(q4[i], q5[i]), QMAX(q6[i], q7[i])));
+#undef QMAX
+            q &= qmask;
+            lo = a < lo3 ? a : lo3;
+            lo = a < t1 ? lo3 : lo;
+            flag[i] = (lo3 >= t1) & ((a >= t1) | (lo3 >= t2)) & (lo >= q);
+        }
+    }
+    """
+    void pulse_flags_c(const uint16_t* m, int n, const int* pulse, const int* quiet, int t1,
+                       int t2, int use_quiet, uint8_t* flag) noexcept nogil
+
 
 cdef uint16_t LUT_U8[65536]
 # downlink formats the core demodulates (others, e.g. Comm-D, are skipped at the first 5 bits)
@@ -381,21 +421,14 @@ cdef class DemodCore:
         The same tests as _preamble_lo's, on every start at once: a branch-free loop the
         compiler vectorises, so the scan below visits only the few starts that can pass.
         """
-        cdef const uint16_t* m0 = m + self.a_pulse[0]
-        cdef const uint16_t* m1 = m + self.a_pulse[1]
-        cdef const uint16_t* m2 = m + self.a_pulse[2]
-        cdef const uint16_t* m3 = m + self.a_pulse[3]
-        cdef int i, t1 = thr
-        cdef int t2 = 2 * thr if self.partial_preambles else 0x20000
-        cdef int a, b, c, d, lo3
-        for i in range(n):
-            a = m0[i] if m0[i] > m0[i + 1] else m0[i + 1]
-            b = m1[i] if m1[i] > m1[i + 1] else m1[i + 1]
-            c = m2[i] if m2[i] > m2[i + 1] else m2[i + 1]
-            d = m3[i] if m3[i] > m3[i + 1] else m3[i + 1]
-            lo3 = b if b < c else c
-            lo3 = lo3 if lo3 < d else d
-            flag[i] = (lo3 >= t1) & ((a >= t1) | (lo3 >= t2))
+        cdef int t
+        cdef int quiet[QTAPS]
+        # the quiet test too (weakest pulse >= loudest quiet sample) where it is implied
+        cdef int use_quiet = self.thresh_quiet >= 1.0 and self.n_quiet > 0
+        for t in range(QTAPS):
+            quiet[t] = self.quiet_idx[t if t < self.n_quiet else self.n_quiet - 1] if use_quiet else 0
+        pulse_flags_c(m, n, self.a_pulse, quiet, thr,
+                      2 * thr if self.partial_preambles else 0x20000, use_quiet, flag)
 
     cdef inline int _preamble_lo(self, const uint16_t* m, int thr, bint* partial) noexcept nogil:
         """Weakest of the four preamble pulses if it reaches thr and clears the quiet samples, else 0.
