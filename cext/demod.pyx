@@ -134,12 +134,21 @@ cdef inline double _phi_cdf(double x, double* pdf) noexcept nogil:
 cdef int _weakest_bits(const float* soft, int nbits, int k, float limit, int* idx) noexcept nogil:
     """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first,
     of those with |soft| <= limit."""
-    cdef int n = 0, b, i
+    cdef int n = 0, b, i, m = 0, c
     cdef float v
     cdef float val[CHASE_MAX_K]
+    cdef float cv[112]
+    cdef int cb[112]
+    # branch-free first pass: the bits under the limit, in order (usually few)
     for b in range(FIRST_FLIPPABLE_BIT, nbits):
         v = fabsf(soft[b])
-        if v > limit or (n == k and v >= val[n - 1]):
+        cv[m] = v
+        cb[m] = b
+        m += v <= limit
+    for c in range(m):
+        v = cv[c]
+        b = cb[c]
+        if n == k and v >= val[n - 1]:
             continue
         i = n if n < k else k - 1
         while i > 0 and val[i - 1] > v:
