@@ -35,7 +35,9 @@ cdef extern from *:
     """
     #include <stddef.h>
     /* The stage-0 prefilter of DemodCore._pulse_flags: restrict-qualified so the compiler
-       vectorises it (the flag bytes could otherwise alias the magnitudes). */
+       vectorises it (the flag bytes could otherwise alias the magnitudes), and built for
+       AVX2 too (chosen at load time where the CPU has it). */
+    __attribute__((target_clones("avx2", "default")))
     static void pulse_flags_c(const uint16_t* __restrict m, int n, const int* pulse,
                               const int* quiet, int t1, int t2, int use_quiet,
                               uint8_t* __restrict flag) {
@@ -46,24 +48,28 @@ cdef extern from *:
         const uint16_t *q0 = m + quiet[0], *q1 = m + quiet[1], *q2 = m + quiet[2],
                        *q3 = m + quiet[3], *q4 = m + quiet[4], *q5 = m + quiet[5],
                        *q6 = m + quiet[6], *q7 = m + quiet[7];
-        const uint16_t qmask = use_quiet ? 0xFFFF : 0;
-        /* size_t index and one pointer per tap: with -fwrapv an int index defeats it */
+        /* halved magnitudes fit int16, whose max/min/compare SSE2 has: x >= t implies
+           x/2 >= t/2 (rounded down), so the flags keep every start the exact test passes */
+        const int16_t h1 = (int16_t)((t1 > 0x1FFFF ? 0x1FFFF : t1) >> 1);
+        const int16_t h2 = (int16_t)((t2 > 0x1FFFF ? 0x1FFFF : t2) >> 1);
+        const int16_t qmask = use_quiet ? -1 : 0;
+#define MX(x, y) ((x) > (y) ? (x) : (y))
+#define MN(x, y) ((x) < (y) ? (x) : (y))
+#define H(p) ((int16_t)((p)[i] >> 1))
         for (size_t i = 0; i < (size_t)n; i++) {
-            uint16_t a = m0[i] > m0[i + 1] ? m0[i] : m0[i + 1];
-            uint16_t b = m1[i] > m1[i + 1] ? m1[i] : m1[i + 1];
-            uint16_t c = m2[i] > m2[i + 1] ? m2[i] : m2[i + 1];
-            uint16_t d = m3[i] > m3[i + 1] ? m3[i] : m3[i + 1];
-            uint16_t lo3 = b < c ? b : c, q, lo;
-            lo3 = lo3 < d ? lo3 : d;
-#define QMAX(x, y) ((x) > (y) ? (x) : (y))
-            q = QMAX(QMAX(QMAX(q0[i], q1[i]), QMAX(q2[i], q3[i])),
-                     QMAX(QMAX(q4[i], q5[i]), QMAX(q6[i], q7[i])));
-#undef QMAX
+            int16_t a = (int16_t)(MX(m0[i], m0[i + 1]) >> 1);
+            int16_t b = (int16_t)(MX(m1[i], m1[i + 1]) >> 1);
+            int16_t c = (int16_t)(MX(m2[i], m2[i + 1]) >> 1);
+            int16_t d = (int16_t)(MX(m3[i], m3[i + 1]) >> 1);
+            int16_t lo3 = MN(MN(b, c), d), q;
+            q = MX(MX(MX(H(q0), H(q1)), MX(H(q2), H(q3))), MX(MX(H(q4), H(q5)), MX(H(q6), H(q7))));
             q &= qmask;
-            lo = a < lo3 ? a : lo3;
-            lo = a < t1 ? lo3 : lo;
-            flag[i] = (lo3 >= t1) & ((a >= t1) | (lo3 >= t2)) & (lo >= q);
+            /* passes as a four-pulse preamble (a >= q too) or a three-pulse one (lo3 >= t2) */
+            flag[i] = (lo3 >= h1) & (lo3 >= q) & (((a >= h1) & (a >= q)) | (lo3 >= h2));
         }
+#undef MX
+#undef MN
+#undef H
     }
     """
     void pulse_flags_c(const uint16_t* m, int n, const int* pulse, const int* quiet, int t1,
