@@ -54,7 +54,7 @@ class DemodStats:
 
 
 def _median(x: np.ndarray) -> float:
-    """``float(np.median(x))`` of a non-empty integer array, without its overhead (one partition)."""
+    """``float(np.median(x))`` of a non-empty integer array, by one partition."""
     n = len(x)
     if n % 2:
         return float(np.partition(x, n // 2)[n // 2])
