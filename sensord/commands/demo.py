@@ -26,6 +26,8 @@ from sensord.sim.recording import record
 from sensord.sim.scenario import Scenario
 from sensord.source.iqfile import IQFileSource
 from sensord.ui.table import make_console
+from sensord.web.settings import WebSettings, parse_listen
+from sensord.web.wiring import WebOutputs
 
 DEMO_RATE_HZ = 2.0e6
 DEMO_SEED = 3
@@ -42,6 +44,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--node", default="demo", help="node name in the topics (default demo)")
     p.add_argument("--sbs-port", type=int, help="serve SBS/BaseStation lines on 127.0.0.1:PORT")
     p.add_argument("--beast-port", type=int, help="serve Beast binary frames on 127.0.0.1:PORT")
+    p.add_argument("--web", metavar="HOST:PORT", default="127.0.0.1:8080", help="map (or 'off')")
     p.set_defaults(func=run)
 
 
@@ -61,6 +64,7 @@ class MqttThread:
         self._task = None
         self.sbs = None if sbs_port is None else BroadcastServer("127.0.0.1", sbs_port)
         self.beast = None if beast_port is None else BroadcastServer("127.0.0.1", beast_port)
+        self.web: WebOutputs | None = None  # the air picture, set before start
 
     def start(self) -> None:
         self._thread.start()
@@ -86,6 +90,8 @@ class MqttThread:
         )
         self.publisher = Publisher(settings)
         self._task = asyncio.ensure_future(self.publisher.run())
+        if self.web is not None:
+            await self.web.start()
 
     def publish(self, step: ChainOutput) -> None:
         """Hand one step's updates and frames to the outputs (called from the replay thread)."""
@@ -98,6 +104,8 @@ class MqttThread:
             self.sbs.broadcast(sbs.encode_updates(step.updates))
         if self.beast is not None:
             self.beast.broadcast(beast.encode_frames(step.frames))
+        if self.web is not None:
+            self.web.on_step(step)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=15)
@@ -105,6 +113,8 @@ class MqttThread:
         self._thread.join(timeout=10)
 
     async def _stop(self) -> None:
+        if self.web is not None:
+            await self.web.close()
         await self.publisher.stop()
         for server in (self.sbs, self.beast):
             if server is not None:
@@ -134,7 +144,12 @@ def run(args: argparse.Namespace) -> int:
     scenario_path = resources.files("sensord") / "data" / "demo.scenario.json"
     scenario = Scenario.load(Path(str(scenario_path)))
     mqtt = MqttThread(host, port, args.node, args.sbs_port, args.beast_port)
+    if args.web != "off":
+        web = WebSettings(*parse_listen(args.web), any_port_if_taken=True)
+        mqtt.web = WebOutputs(web, [], scenario.site, args.node, announce=False)
     mqtt.start()
+    if mqtt.web is not None and mqtt.web.web is not None:
+        console.print(f"air picture: open {mqtt.web.web.url} in a browser", highlight=False)
     console.print(
         f"MQTT: {'embedded broker' if mqtt.embedded else 'broker'} on {host}:{mqtt.port}; "
         "watch it with\n"

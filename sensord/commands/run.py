@@ -22,6 +22,7 @@ from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.source.iqfile import IQFileSource, open_source, parse_rate
 from sensord.source.pacing import RealtimeSource
 from sensord.tracker.tracker import TrackerConfig
+from sensord.web.wiring import WebOutputs
 
 log = logging.getLogger("sensord.run")
 FLUSH_DEADLINE_S = 5.0
@@ -37,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mqtt-port", type=int, help="override [mqtt] port")
     p.add_argument("--no-mqtt", action="store_true", help="do not publish")
     p.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="override [logging] level")
+    p.add_argument("--web", metavar="HOST:PORT", help="serve the air picture (overrides [web])")
     p.set_defaults(func=run)
 
 
@@ -132,7 +134,12 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
     )
     outputs = DaemonOutputs(cfg["outputs"], site, publisher, mq["node"])
     await outputs.start()
-    pipeline.on_step = outputs.on_step
+    metrics = getattr(outputs.step_outputs, "metrics", None)
+    web = WebOutputs.from_config(
+        cfg, args.web, site, mq["node"], publisher, metrics and metrics.registry
+    )
+    await web.start()
+    pipeline.on_step = lambda step: (outputs.on_step(step), web.on_step(step))
     notifier = Notifier()
     loop = asyncio.get_running_loop()
 
@@ -166,6 +173,7 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
             publisher_task.cancel()
     s = pipeline.chain.demod.stats
     await outputs.close(s.samples)
+    await web.close()
     log.warning(
         "stopped: %d samples, %d frames, %d tracks created",
         s.samples,
