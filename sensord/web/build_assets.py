@@ -70,7 +70,7 @@ def basemap(topology: dict) -> dict:
         polygons.extend([[ring(arcs, r) for r in part] for part in parts])
     lines = []
     for arc in arcs:
-        line = []
+        line: list[list[float]] = []
         for lon, lat in arc:
             point = [round(lon, DIGITS), round(lat, DIGITS)]
             if not line or point != line[-1]:

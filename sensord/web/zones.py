@@ -241,7 +241,6 @@ def parse_zones(section: object, source: str = "<config>") -> list[Zone]:
         nc = spec.get("noncooperative_only", False)
         if not isinstance(nc, bool):
             raise UserError(f"{where} noncooperative_only: must be true or false")
-        common = {"alt_min_ft": alt_min, "alt_max_ft": alt_max, "noncooperative_only": nc}
         if has_circle:
             radius = _number(spec, "radius_m", where)
             if radius is None or not radius > 0 or "center" not in spec:
@@ -250,7 +249,9 @@ def parse_zones(section: object, source: str = "<config>") -> list[Zone]:
                 name,
                 center_deg=_latlon(spec["center"], f"{where} center"),
                 radius_m=radius,
-                **common,
+                alt_min_ft=alt_min,
+                alt_max_ft=alt_max,
+                noncooperative_only=nc,
             )
         else:
             vertices = spec["polygon"]
@@ -259,7 +260,9 @@ def parse_zones(section: object, source: str = "<config>") -> list[Zone]:
             zone = Zone(
                 name,
                 polygon_deg=tuple(_latlon(v, f"{where} polygon") for v in vertices),
-                **common,
+                alt_min_ft=alt_min,
+                alt_max_ft=alt_max,
+                noncooperative_only=nc,
             )
         zones.append(zone)
     return zones

@@ -10,6 +10,7 @@ const LABEL_MAX_TRACKS = 60;
 const ERROR_ZOOM = 9;        // 95 % uncertainty drawn from this zoom
 const TRAIL_POINTS = 120;
 const LIST_PERIOD_MS = 1000; // the track list is redrawn at most this often
+const LIST_MAX_ROWS = 200;   // rows drawn (the first of the sorted list); the rest counted
 
 const state = {
   tracks: new Map(),   // track_id -> {d: payload, marker, trail, err}
@@ -25,7 +26,7 @@ const state = {
   listDirty: true,
 };
 // read by the browser tests and benchmarks/bench_web.py
-window.sensord = { state, perf: { handleMs: [], frameMs: [] } };
+window.sensord = { state, perf: { handleMs: [], frameMs: [], listMs: [] } };
 
 const map = L.map("map", { preferCanvas: true, worldCopyJump: true, zoomControl: true })
   .setView([52.0, 4.5], 7);
@@ -113,7 +114,10 @@ function upsert(d, trail) {
   t.seenWall = performance.now();
   if (hasPos(d)) {
     const ll = [d.lat_deg, d.lon_deg];
-    if (t.marker && t.marker.kind !== kind) { layers.tracks.removeLayer(t.marker); t.marker = null; }
+    if (t.marker && t.marker.kind !== kind) {
+      layers.tracks.removeLayer(t.marker); t.marker = null;
+      if (t.trail) t.trail.setStyle({ color: COLORS[kind] });
+    }
     if (!t.marker) t.marker = makeMarker(id, d); else t.marker.setLatLng(ll);
     if (!t.trail) {
       t.trail = L.polyline(trail || [], { renderer: canvas, color: COLORS[kind], weight: 1.5,
@@ -125,7 +129,6 @@ function upsert(d, trail) {
       if (pts.length >= TRAIL_POINTS) { pts.shift(); t.trail.setLatLngs(pts); }
       t.trail.addLatLng(ll);
     }
-    t.trail.setStyle({ color: COLORS[kind] });
     styleMarker(t);
     drawError(t);
   } else if (t.marker) {
@@ -232,14 +235,15 @@ function renderList() {
     if (y === null) return -1;
     return (x < y ? -1 : 1) * dir;
   });
-  const html = rows.map(d => '<tr data-track="' + esc(d.track_id) + '"'
+  const html = rows.slice(0, LIST_MAX_ROWS).map(d => '<tr data-track="' + esc(d.track_id) + '"'
     + (d.track_id === state.selected ? ' class="sel"' : "") + "><td>" + esc(d.hex) + "</td><td>"
     + esc(d.callsign) + '</td><td class="k-' + kindOf(d) + '">' + KIND_NAMES[kindOf(d)] + "</td><td>"
     + fmt(d.alt_baro_ft) + "</td><td>" + fmt(d.gs_kt) + "</td><td>" + fmt(d.track_deg)
     + "</td><td>" + fmt(d.h_err95_m) + "</td><td>" + fmt(Math.max(0, state.nowS - d.last_update_s), 1)
     + "</td></tr>").join("");
   document.querySelector("#tracks tbody").innerHTML = html;
-  document.getElementById("ntracks").textContent = rows.length;
+  document.getElementById("ntracks").textContent = rows.length > LIST_MAX_ROWS
+    ? rows.length + " (first " + LIST_MAX_ROWS + " listed)" : rows.length;
   document.getElementById("nopos").innerHTML = nopos.map(d => '<li data-track="' + esc(d.track_id)
     + '">' + esc(d.track_id) + (d.sensors && d.sensors.length ? " (" + esc(d.sensors.join(", ")) + ")" : "")
     + " " + esc(d.status) + "</li>").join("");
@@ -401,7 +405,14 @@ function frame(now) {
   frames.push(now - lastFrame);
   if (frames.length > 600) frames.shift();
   lastFrame = now;
-  if (state.listDirty && now - lastList >= LIST_PERIOD_MS) { lastList = now; renderList(); }
+  if (state.listDirty && now - lastList >= LIST_PERIOD_MS) {
+    lastList = now;
+    const t0 = performance.now();
+    renderList();
+    const list = window.sensord.perf.listMs;
+    list.push(performance.now() - t0);
+    if (list.length > 600) list.shift();
+  }
   requestAnimationFrame(frame);
 }
 requestAnimationFrame(frame);
