@@ -302,13 +302,11 @@ function renderReceivers(list) {
       title: r.name + " (" + cls + ")",
     }).addTo(layers.receivers);
     const bins = r.coverage_m || [];
-    if (bins.some(x => x > 0)) {
-      const step = 360 / bins.length;
-      const ring = [];
-      bins.forEach((m, i) => {
-        ring.push(destination(r.lat, r.lon, i * step, m));
-        ring.push(destination(r.lat, r.lon, (i + 1) * step, m));
-      });
+    // measured coverage: the farthest track seen in each bearing sector, joined
+    const step = 360 / Math.max(1, bins.length);
+    const ring = [];
+    bins.forEach((m, i) => { if (m > 0) ring.push(destination(r.lat, r.lon, (i + 0.5) * step, m)); });
+    if (ring.length >= 3) {
       L.polygon(ring, { renderer: canvas, color: "#2e7d32", weight: 1, dashArray: "3 4",
         fillOpacity: 0.03, interactive: false }).addTo(layers.coverage);
     }
