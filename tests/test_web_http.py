@@ -98,7 +98,7 @@ def test_routes_serve_page_assets_and_tar1090_data():
     asyncio.run(scenario())
 
 
-def test_bad_requests_get_4xx_and_change_nothing():
+def test_bad_requests_get_4xx_and_change_nothing(caplog):
     async def scenario():
         sink = _sink()
         await sink.start()
@@ -130,6 +130,9 @@ def test_bad_requests_get_4xx_and_change_nothing():
             for name, status in statuses.items():
                 assert 400 <= status < 500, (name, status)
             assert statuses["unknown"] == 404 and statuses["post"] == 405
+            assert statuses["long_url"] == 400 and statuses["long_query"] == 414
+            assert sink.stats()["malformed_requests"] >= 1  # counted, not logged
+            assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
             tracks = sink.picture.tracks
             assert list(tracks) == ["4840D6"] and tracks["4840D6"].update.t_s == 1.0
             assert await loop.run_in_executor(None, _status, port, "/") == 200  # still serving

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from sensord.errors import UserError
 from sensord.web.clients import ClientFanout
@@ -66,6 +66,26 @@ def load_static() -> dict[str, tuple[bytes, str]]:
         if entry.is_file() and suffix in CONTENT_TYPES:
             files[name] = (entry.read_bytes(), CONTENT_TYPES[suffix])
     return files
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a traceback for each request it cannot parse (and answers 400): count
+    those instead; any other error is still logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, http_exceptions.HttpProcessingError):
+            self.count += 1
+            return False
+        return True
+
+
+MALFORMED = MalformedRequestFilter()
+logging.getLogger("aiohttp.server").addFilter(MALFORMED)
 
 
 @web.middleware

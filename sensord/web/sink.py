@@ -18,7 +18,7 @@ from sensord.outputs.aircraft_json import AircraftJsonWriter, receiver_document
 from sensord.sinks.base import Step
 from sensord.web.clients import ClientFanout
 from sensord.web.picture import AirPicture, Receiver
-from sensord.web.server import DataSources, WebServer
+from sensord.web.server import MALFORMED, DataSources, WebServer
 from sensord.web.settings import WebSettings
 from sensord.web.zones import Zone, ZoneEvent
 
@@ -186,5 +186,6 @@ class WebSink:
             "slow_closed": s.slow_closed,
             "inbound_ignored": s.inbound_ignored,
             "requests": self.server.requests,
+            "malformed_requests": MALFORMED.count,  # answered 400 by the HTTP parser
             "tracks": len(self.picture.tracks),
         }
