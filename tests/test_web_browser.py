@@ -219,3 +219,94 @@ listen = "127.0.0.1:{port}"
         page.close()
         proc.terminate()
         finish(proc, 30)
+
+
+def test_kinds_zones_uncertainty_and_radar_without_position_drawn(browser):
+    """MLAT, radar-only and position-less radar tracks (the ``source`` the fusion node sets)
+    drawn apart, a zone outlined, the 95 % circle when zoomed in, a zone event shown."""
+    import asyncio
+    import threading
+    from dataclasses import dataclass
+
+    from sensord.sinks.base import Step
+    from sensord.tracker.update import TrackStatus, TrackUpdate
+    from sensord.web.picture import Receiver
+    from sensord.web.settings import WebSettings
+    from sensord.web.sink import WebSink
+    from sensord.web.zone_sink import ZoneSink
+    from sensord.web.zones import Zone
+
+    @dataclass(slots=True)
+    class SourcedUpdate(TrackUpdate):
+        source: str = "adsb"
+
+    def tracks(t: float) -> list[TrackUpdate]:
+        common = dict(t_s=t, status=TrackStatus.CONFIRMED, last_update_s=t, h_err95_m=900.0)
+        return [
+            SourcedUpdate("4840D6", icao="4840D6", callsign="KLM1023", lat_deg=52.10,
+                          lon_deg=4.40 + 0.002 * t, alt_baro_ft=9000.0, track_deg=90.0,
+                          sensors=("rx0",), **common),
+            SourcedUpdate("3C6DD1", icao="3C6DD1", lat_deg=51.95, lon_deg=4.60,
+                          alt_baro_ft=5000.0, track_deg=200.0, source="mlat",
+                          sensors=("rx0", "rx1", "rx2"), **common),
+            SourcedUpdate("R1", lat_deg=52.25, lon_deg=4.90 - 0.001 * t, track_deg=270.0,
+                          source="radar", sensors=("radar1",), **common),
+            SourcedUpdate("R2", source="radar", sensors=("radar1",), **common),
+        ]  # fmt: skip
+
+    zone = Zone("airfield", center_deg=(52.25, 4.9), radius_m=3000.0, noncooperative_only=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    receivers = [Receiver("rx0", 52.0, 4.5), Receiver("radar1", 51.9, 4.3, kind="radar")]
+    sink = WebSink(WebSettings(port=0), "fusion", receivers, [zone])
+    zones = ZoneSink([zone])
+    zones.listeners.append(sink.zone_events)
+    asyncio.run_coroutine_threadsafe(sink.start(), loop).result(10)
+
+    def feed(t: float) -> None:
+        step = Step(updates=tracks(t))
+        loop.call_soon_threadsafe(lambda: (zones.feed(step), sink.feed(step)))
+
+    page = browser.new_page(viewport={"width": 1300, "height": 800})
+    try:
+        for t in range(3):
+            feed(float(t))
+        page.goto(f"http://127.0.0.1:{sink.server.port}/")
+        page.wait_for_selector("#conn.on", timeout=20_000)
+        wait_until(lambda: markers(page) == 3, 10, "three tracks with a position")
+        for t in range(3, 6):
+            feed(float(t))
+            time.sleep(0.4)
+        assert page.locator("#map .ac.k-adsb").count() == 1
+        assert page.locator("#map .ac.k-mlat").count() == 1
+        assert page.locator("#map .ac.k-radar").count() == 1
+        wait_until(lambda: page.locator("#nopos li").count() == 1, 5, "the radar track listed")
+        assert "R2" in page.locator("#nopos").inner_text()
+        assert page.locator("#zones-box").is_visible() and "airfield" in page.inner_text("#zones")
+        assert "radar1 (radar)" in page.inner_text("#receivers")
+        page.locator("#map .ac.k-radar").click()
+        page.wait_for_selector("#detail:not([hidden])", timeout=5_000)
+        detail = page.inner_text("#detail")
+        assert "radar only" in detail and "none (no transponder)" in detail
+        assert "zone_enter airfield" in detail  # the zone event, in the track's last events
+        page.evaluate("window.sensord.state")  # the page is alive
+        for _ in range(2):  # zoom 7 -> 9: the 95 % circles
+            page.locator(".leaflet-control-zoom-in").click()
+            page.wait_for_timeout(500)
+        assert page.evaluate("window.sensord.map.getZoom()") == 9
+        page.locator("#tracks tbody tr", has_text="MLAT").click()  # centres on it
+        page.wait_for_timeout(1500)
+        assert (
+            page.evaluate(
+                "Array.from(window.sensord.state.tracks.values()).filter(t => t.err).length"
+            )
+            == 3
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-kinds.png"))
+    finally:
+        page.close()
+        asyncio.run_coroutine_threadsafe(sink.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)

@@ -18,6 +18,7 @@ from sensord.tracker.update import TrackStatus, TrackUpdate
 TRAIL_POINTS = 120  # positions kept per track (one per second of the sample clock at most)
 TRAIL_STEP_S = 1.0
 EVENTS_KEPT = 8
+EARLY_EVENTS_MAX = 1000  # tracks whose events arrived before their first state
 COVERAGE_BINS = 36  # 10 degrees of bearing each
 ONLINE_WITHIN_S = 5.0  # a receiver with a step this recent (wall clock) is online
 
@@ -99,6 +100,7 @@ class AirPicture:
         self.now_s = 0.0  # newest sample-clock time seen
         self._changed: set[str] = set()
         self._dropped: list[str] = []
+        self._early_events: dict[str, list[dict]] = {}  # for tracks not seen yet
 
     def apply(self, updates: list[TrackUpdate], wall_s: float) -> None:
         """Take one step's updates."""
@@ -106,6 +108,7 @@ class AirPicture:
             self.now_s = max(self.now_s, u.t_s)
             view = self.tracks.get(u.track_id)
             if u.status is TrackStatus.DROPPED:
+                self._early_events.pop(u.track_id, None)
                 if view is not None:
                     del self.tracks[u.track_id]
                     self._changed.discard(u.track_id)
@@ -114,6 +117,7 @@ class AirPicture:
             if view is None:
                 view = self.tracks[u.track_id] = TrackView(u)
                 view.events.append({"event": "new", "t_s": round(u.t_s, 3)})
+                view.events.extend(self._early_events.pop(u.track_id, []))
             elif view.update.status is not u.status:
                 view.events.append({"event": u.status.value, "t_s": round(u.t_s, 3)})
             view.update = u
@@ -131,6 +135,8 @@ class AirPicture:
         if view is not None:
             view.events.append(event)
             self._changed.add(track_id)
+        elif len(self._early_events) < EARLY_EVENTS_MAX:  # its step has not reached us yet
+            self._early_events.setdefault(track_id, []).append(event)
 
     def _observe_coverage(self, u: TrackUpdate) -> None:
         seen_by = [self.receivers[s] for s in u.sensors if s in self.receivers]

@@ -69,10 +69,10 @@ class WebOutputs:
             return
         if not isinstance(step, Step):
             step = Step(frames=step.frames, detections=step.detections, updates=step.updates)
-        if self.zones is not None:
-            self.zones.feed(step)
         if self.web is not None:
             self.web.feed(step)
+        if self.zones is not None:
+            self.zones.feed(step)
 
     async def close(self) -> None:
         for sink in self.sinks:

@@ -30,6 +30,7 @@ window.sensord = { state, perf: { handleMs: [], frameMs: [], listMs: [] } };
 
 const map = L.map("map", { preferCanvas: true, worldCopyJump: true, zoomControl: true })
   .setView([52.0, 4.5], 7);
+window.sensord.map = map;
 const canvas = L.canvas({ padding: 0.3 });
 const layers = {
   zones: L.layerGroup().addTo(map),
@@ -330,8 +331,9 @@ function renderZones(zones) {
     const shape = z.center ? L.circle(z.center, Object.assign({ radius: z.radius_m }, style))
       : L.polygon(z.polygon, style);
     shape.addTo(layers.zones);
-    const band = (z.alt_min_ft === null ? "" : z.alt_min_ft + " ft") + "\u2013"
-      + (z.alt_max_ft === null ? "" : z.alt_max_ft + " ft");
+    const band = z.alt_min_ft === null && z.alt_max_ft === null ? "all altitudes"
+      : (z.alt_min_ft === null ? "" : z.alt_min_ft + " ft") + "\u2013"
+        + (z.alt_max_ft === null ? "" : z.alt_max_ft + " ft");
     items.push("<li>" + esc(z.name) + " " + esc(band) + (z.noncooperative_only ? ", non-cooperative only" : "")
       + ' <span class="zone-count" data-zone="' + esc(z.name) + '"></span></li>');
   }
