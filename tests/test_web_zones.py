@@ -109,6 +109,8 @@ protocol = {broker.protocol}
 node = "z1"
 [outputs]
 metrics_port = {metrics_port}
+[web]
+listen = "127.0.0.1:{free_port()}"
 [zones.everything]
 center = [{SITE.lat_deg}, {SITE.lon_deg}]
 radius_m = 400000.0
@@ -148,3 +150,5 @@ noncooperative_only = true
     assert len(entered) >= 4 and all(e["zone"] == "everything" for e in zone_events)
     assert 'sensord_zone_events_total{event="zone_enter",zone="everything"}' in scraped
     assert 'sensord_zone_tracks{zone="radar_only"} 0.0' in scraped
+    assert "sensord_web_pages 0.0" in scraped and "sensord_web_messages_dropped_total" in scraped
+    assert "air picture on http://127.0.0.1:" in err  # the address, at the default level

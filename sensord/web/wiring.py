@@ -39,6 +39,8 @@ class WebOutputs:
 
             receiver = Receiver(node, site.lat_deg, site.lon_deg, site.alt_m)
             self.web = WebSink(settings, node, [receiver], zones)
+            if registry is not None:
+                registry.register(WebCollector(self.web))
         if self.zones is not None:
             if publisher is not None:
                 self.zones.listeners.append(mqtt_listener(publisher))
@@ -77,3 +79,25 @@ class WebOutputs:
     async def close(self) -> None:
         for sink in self.sinks:
             await sink.close()
+
+
+class WebCollector:
+    """The web server's counters as Prometheus metrics (``sensord_web_*``)."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        stats = self.sink.stats()
+        yield GaugeMetricFamily("sensord_web_pages", "pages connected now", stats["clients"])
+        for key, doc in (
+            ("messages_sent", "messages sent to pages"),
+            ("messages_dropped", "messages dropped for pages too slow to read them"),
+            ("resyncs", "snapshots sent to pages that fell behind"),
+            ("refused", "pages refused over max_clients"),
+            ("requests", "HTTP requests served"),
+            ("malformed_requests", "requests the HTTP parser rejected (400)"),
+        ):
+            yield CounterMetricFamily(f"sensord_web_{key}", doc, stats[key])
