@@ -258,7 +258,10 @@ def test_kinds_zones_uncertainty_and_radar_without_position_drawn(browser):
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    receivers = [Receiver("rx0", 52.0, 4.5), Receiver("radar1", 51.9, 4.3, kind="radar")]
+    receivers = [  # as the fusion node reports them
+        Receiver("rx0", 52.0, 4.5, online=True),
+        Receiver("radar1", 51.9, 4.3, kind="radar", online=True),
+    ]
     sink = WebSink(WebSettings(port=0), "fusion", receivers, [zone])
     zones = ZoneSink([zone])
     zones.listeners.append(sink.zone_events)
@@ -284,7 +287,7 @@ def test_kinds_zones_uncertainty_and_radar_without_position_drawn(browser):
         wait_until(lambda: page.locator("#nopos li").count() == 1, 5, "the radar track listed")
         assert "R2" in page.locator("#nopos").inner_text()
         assert page.locator("#zones-box").is_visible() and "airfield" in page.inner_text("#zones")
-        assert "radar1 (radar)" in page.inner_text("#receivers")
+        assert "radar1 (radar) online" in page.inner_text("#receivers")
         page.locator("#map .ac.k-radar").click()
         page.wait_for_selector("#detail:not([hidden])", timeout=5_000)
         detail = page.inner_text("#detail")

@@ -33,7 +33,7 @@ def _update(track_id="4840D6", t=1.0, status=TrackStatus.CONFIRMED, **kw) -> Tra
 
 def _sink(**settings) -> WebSink:
     zones = [Zone("field", center_deg=(52.0, 4.5), radius_m=5000.0)]
-    return WebSink(WebSettings(port=0, **settings), "t1", [Receiver("rx0", 52.0, 4.5, 10.0)], zones)
+    return WebSink(WebSettings(port=0, **settings), "t1", [Receiver("t1", 52.0, 4.5, 10.0)], zones)
 
 
 def _raw(port: int, request: bytes, timeout_s: float = 5.0) -> bytes:
@@ -267,3 +267,25 @@ def test_slow_pages_are_dropped_counted_and_do_not_slow_the_feed():
             await sink.close()
 
     asyncio.run(scenario())
+
+
+def test_demo_says_where_to_open_the_picture_in_its_first_line():
+    import subprocess
+    import sys
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))  # the asked port is taken: the demo takes a free one
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "sensord", "demo", "--speed", "max", "--duration", "3",
+             "--web", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        taken.close()
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("air picture: open http://127.0.0.1:") and f":{port}/" not in first
+    assert "Traceback" not in out.stderr

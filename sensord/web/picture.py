@@ -93,8 +93,11 @@ def track_dict(u: TrackUpdate) -> dict:
 class AirPicture:
     """Tracks, receivers and zones as the page shows them."""
 
-    def __init__(self, receivers: list[Receiver], push_period_s: float = 1.0) -> None:
+    def __init__(
+        self, receivers: list[Receiver], push_period_s: float = 1.0, local: str | None = None
+    ) -> None:
         self.receivers = {r.name: r for r in receivers}
+        self.local = local  # the receiver whose steps these are (online while they come)
         self.push_period_s = push_period_s
         self.tracks: dict[str, TrackView] = {}
         self.now_s = 0.0  # newest sample-clock time seen
@@ -126,8 +129,9 @@ class AirPicture:
                     view.trail.append((round(u.lat_deg, 5), round(u.lon_deg, 5), u.t_s))
                 self._observe_coverage(u)
             self._changed.add(u.track_id)
-        for r in self.receivers.values():
-            r.last_seen_wall_s = wall_s
+        local = self.receivers.get(self.local) if self.local is not None else None
+        if local is not None:
+            local.last_seen_wall_s = wall_s
 
     def add_event(self, track_id: str, event: dict) -> None:
         """An event for the track's detail (a zone entered or left)."""

@@ -44,7 +44,7 @@ class WebSink:
     ) -> None:
         self.settings = settings
         self.node = node
-        self.picture = AirPicture(receivers)
+        self.picture = AirPicture(receivers, local=node)  # other sensors: set_receiver
         self.zones = zones or []
         self.aircraft = AircraftJsonWriter(None)
         self._range_doppler: dict[str, bytes] = {}
