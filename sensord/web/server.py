@@ -143,6 +143,7 @@ class WebServer:
         app.router.add_get("/data/stats.json", self.json_route(self.sources.stats))
         app.router.add_get("/data/range_doppler/{node}.png", self.range_doppler)
         app.router.add_get("/ws", self.websocket)
+        app.router.add_get("/favicon.ico", self.no_icon)
         return app
 
     async def start(self) -> int:
@@ -185,6 +186,9 @@ class WebServer:
         response.headers["Content-Security-Policy"] = self._csp
         response.headers["Cache-Control"] = "no-cache"
         return response
+
+    async def no_icon(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def static_file(self, request: web.Request) -> web.Response:
         self.requests += 1
