@@ -3,8 +3,10 @@
 A reply is recognised by its bytes and by UTC within ``window_s`` of the first copy (the
 propagation window plus the nodes' clock disagreement). The first copy goes to the
 tracker; later ones are counted as duplicates and appended to the record, which keeps
-every receiver's UTC and signal level (multilateration reads them). Records expire once
-they are ``window_s`` older than the newest UTC seen, so memory is bounded by the window.
+every receiver's UTC and signal level (multilateration reads them). The fusion node
+expires records (``expire``) once they are ``window_s`` older than what it still accepts
+(its reorder horizon): a copy from a node that lags the others by up to the reorder window
+is still recognised, and memory is bounded by the two windows.
 Identical bytes sent again later (a velocity message repeats while nothing changes, at
 about 2 Hz) fall outside the window and are new replies.
 """
@@ -41,7 +43,6 @@ class Deduplicator:
         self.window_s = window_s
         self._by_frame: dict[bytes, Reply] = {}
         self._order: deque[tuple[float, bytes]] = deque()
-        self._newest_utc = float("-inf")
         self.duplicates = 0
 
     def offer(self, d: Detection, node: str) -> tuple[Reply, bool]:
@@ -50,7 +51,6 @@ class Deduplicator:
         copy = Copy(node, utc, d.signal_dbfs)
         if d.frame is None:
             return Reply(d, [copy]), True
-        self._expire(utc)
         reply = self._by_frame.get(d.frame)
         if (
             reply is not None
@@ -65,9 +65,9 @@ class Deduplicator:
         self._order.append((utc, d.frame))
         return reply, True
 
-    def _expire(self, utc: float) -> None:
-        self._newest_utc = max(self._newest_utc, utc)
-        horizon = self._newest_utc - 2 * self.window_s
+    def expire(self, accepted_from_utc: float) -> None:
+        """Forget replies that no acceptable copy can match any more."""
+        horizon = accepted_from_utc - self.window_s
         while self._order and self._order[0][0] < horizon:
             _, frame = self._order.popleft()
             reply = self._by_frame.get(frame)

@@ -165,6 +165,12 @@ class Fuser:
         while self._heap and self._heap[0][0] <= horizon_utc:
             batch.append(heapq.heappop(self._heap)[2])
         self._released_utc = max(self._released_utc, horizon_utc)
+        # copies older than the release horizon are refused as late: forget their replies
+        # (without a reorder window every copy is accepted: keep a window's worth)
+        accepted_from = self._released_utc
+        if self.config.reorder_window_s == 0:
+            accepted_from = self.newest_utc - 1.0
+        self.dedup.expire(accepted_from)
         updates = self.tracker.process(batch) if batch else []
         if horizon_utc > -math.inf:
             updates += self.tracker.clock(horizon_utc)
