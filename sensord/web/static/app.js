@@ -198,6 +198,7 @@ function renderDetail() {
     ["updates", d.n_updates],
     ["update age", fmt(Math.max(0, state.nowS - d.last_update_s), 1) + " s"],
     ["track age", fmt(d.age_s, 1) + " s"],
+    ["time (UTC)", d.utc ? new Date(d.utc * 1000).toISOString().replace("T", " ").slice(0, 21) : ""],
   ];
   let html = '<button class="close" title="close">\u00d7</button><b>' + esc(label(d)) + "</b>"
     + '<table id="detail-fields">' + rows.filter(r => r[1] !== null && r[1] !== undefined && r[1] !== "")
