@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from sensord.detections import Detection
-
 
 @dataclass(frozen=True, slots=True)
 class Copy:
@@ -30,14 +28,16 @@ class Copy:
 
 @dataclass(slots=True)
 class Reply:
-    """A reply and every copy of it heard so far; ``detection`` is the first copy's."""
+    """A reply and every copy of it heard so far. ``kinematic``: a copy that measures
+    something has been taken (a first copy that could not be resolved, identity only,
+    leaves room for a later copy that carries the position)."""
 
-    detection: Detection
     copies: list[Copy] = field(default_factory=list)
+    kinematic: bool = False
 
 
 class Deduplicator:
-    """Recognises copies; ``offer`` returns the Reply, and whether it is new."""
+    """Recognises copies; ``offer`` returns the Reply, and whether this copy is the first."""
 
     def __init__(self, window_s: float = 0.2) -> None:
         self.window_s = window_s
@@ -45,13 +45,14 @@ class Deduplicator:
         self._order: deque[tuple[float, bytes]] = deque()
         self.duplicates = 0
 
-    def offer(self, d: Detection, node: str) -> tuple[Reply, bool]:
-        """Register ``d`` from ``node``; (its reply, True if this is the first copy)."""
-        utc = d.utc if d.utc is not None else d.t_s
-        copy = Copy(node, utc, d.signal_dbfs)
-        if d.frame is None:
-            return Reply(d, [copy]), True
-        reply = self._by_frame.get(d.frame)
+    def offer(
+        self, frame: bytes | None, utc: float, node: str, signal_dbfs: float | None = None
+    ) -> tuple[Reply, bool]:
+        """Register a copy of ``frame`` heard by ``node`` at ``utc``."""
+        copy = Copy(node, utc, signal_dbfs)
+        if frame is None:
+            return Reply([copy]), True
+        reply = self._by_frame.get(frame)
         if (
             reply is not None
             and abs(utc - reply.copies[0].utc) <= self.window_s
@@ -60,10 +61,14 @@ class Deduplicator:
             reply.copies.append(copy)
             self.duplicates += 1
             return reply, False
-        reply = Reply(d, [copy])
-        self._by_frame[d.frame] = reply
-        self._order.append((utc, d.frame))
+        reply = Reply([copy])
+        self._by_frame[frame] = reply
+        self._order.append((utc, frame))
         return reply, True
+
+    def forget(self, frame: bytes) -> None:
+        """The first copy was unusable: let the next copy stand for the reply."""
+        self._by_frame.pop(frame, None)
 
     def expire(self, accepted_from_utc: float) -> None:
         """Forget replies that no acceptable copy can match any more."""
