@@ -27,7 +27,8 @@ from pathlib import Path
 
 from sensord import __version__
 from sensord.errors import UserError
-from sensord.tracker.update import TrackStatus, TrackUpdate
+from sensord.sinks.table import TrackTable
+from sensord.tracker.update import TrackUpdate
 
 SOURCE_ADSB = "adsb"
 SOURCE_MLAT = "mlat"
@@ -108,12 +109,12 @@ class AircraftJsonWriter:
     ``directory`` None keeps the document in memory only (the web server serves it).
     """
 
-    def __init__(self, directory: str | Path | None):
+    def __init__(self, directory: str | Path | None, table: TrackTable | None = None):
         self.directory = None if directory is None else Path(directory)
         if self.directory is not None and not self.directory.is_dir():
             raise UserError(f"aircraft.json directory {self.directory} does not exist")
         self.path = None if self.directory is None else self.directory / "aircraft.json"
-        self._latest: dict[str, TrackUpdate] = {}
+        self.table = TrackTable() if table is None else table  # shared with the fan-out
         self.messages_total = 0
         self._messages: dict[int, int] = {}
         self._rssi: dict[int, float] = {}
@@ -127,11 +128,7 @@ class AircraftJsonWriter:
 
     def add_updates(self, updates: list[TrackUpdate]) -> None:
         """Take the newest state of each track; a dropped track leaves the file."""
-        for u in updates:
-            if u.status is TrackStatus.DROPPED:
-                self._latest.pop(u.track_id, None)
-            else:
-                self._latest[u.track_id] = u
+        self.table.apply(updates)
 
     def document(self, now_s: float, utc: float | None = None) -> dict:
         """The aircraft.json content at ``now_s`` (seconds of the sample clock).
@@ -139,7 +136,7 @@ class AircraftJsonWriter:
         ``now`` is ``utc`` (the Unix time of ``now_s``) when known, else the wall clock.
         """
         aircraft = []
-        for u in self._latest.values():
+        for u in self.table.values():
             addr = int(u.icao, 16) if u.icao else -1
             aircraft.append(
                 aircraft_entry(

@@ -41,8 +41,10 @@ class WebSink:
         node: str,
         receivers: list[Receiver],
         zones: list[Zone] | None = None,
+        announce: bool = True,
     ) -> None:
         self.settings = settings
+        self.announce = announce  # log the address at start (the daemon); demo prints it
         self.node = node
         self.picture = AirPicture(receivers, local=node)  # other sensors: set_receiver
         self.zones = zones or []
@@ -71,18 +73,27 @@ class WebSink:
             settings.any_port_if_taken,
         )
         self._flusher: asyncio.Task | None = None
+        self._started = self._closed = False
 
     # ---- Sink -----------------------------------------------------------------------
     async def start(self) -> None:
+        """Listen (once: a second call, e.g. by a fan-out after the caller, does nothing)."""
+        if self._started:
+            return
+        self._started = True
         await self.server.start()
         self._flusher = asyncio.create_task(self._flush_loop())
-        log.info("air picture on %s", self.url)
+        if self.announce:  # at the default level, like the MQTT connection state
+            log.warning("air picture on %s", self.url)
 
     async def handle(self, step: Step) -> None:
         self.feed(step)
 
     async def close(self) -> None:
-        """Push what is due (the last drops), let the pages read it, then close."""
+        """Push what is due (the last drops), let the pages read it, then close (once)."""
+        if not self._started or self._closed:
+            return
+        self._closed = True
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -6,16 +6,12 @@ for a caller without one (they only update in-memory state, nothing blocks).
 
 from __future__ import annotations
 
-import logging
-
 from sensord.geo import Site
 from sensord.sinks.base import Step
 from sensord.web.picture import Receiver
 from sensord.web.settings import WebSettings
 from sensord.web.zone_sink import ZoneSink, mqtt_listener
 from sensord.web.zones import Zone
-
-log = logging.getLogger("sensord.web")
 
 
 class WebOutputs:
@@ -31,14 +27,13 @@ class WebOutputs:
         registry=None,
         announce: bool = True,
     ) -> None:
-        self.announce = announce  # log the address (the daemon); demo prints it itself
         self.web = None
         self.zones = ZoneSink(zones, registry) if zones else None
         if settings is not None:
             from sensord.web.sink import WebSink  # aiohttp only when served
 
             receiver = Receiver(node, site.lat_deg, site.lon_deg, site.alt_m)
-            self.web = WebSink(settings, node, [receiver], zones)
+            self.web = WebSink(settings, node, [receiver], zones, announce)
             if registry is not None:
                 registry.register(WebCollector(self.web))
         if self.zones is not None:
@@ -62,8 +57,6 @@ class WebOutputs:
     async def start(self) -> None:
         for sink in self.sinks:
             await sink.start()
-        if self.web is not None and self.announce:  # at the default level, like MQTT's state
-            log.warning("air picture on %s", self.web.url)
 
     def on_step(self, step) -> None:
         """Feed a chain step (``ChainOutput`` or ``Step``) to the zones and the picture."""
