@@ -182,7 +182,7 @@ async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | N
     publisher = next((s.publisher for s in sinks if isinstance(s, MqttSink)), None)
     metrics = next((s.metrics for s in sinks if isinstance(s, MetricsSink)), None)
     web = WebOutputs.from_config(
-        cfg, args.web, site, mq["node"], publisher, metrics and metrics.registry
+        cfg, getattr(args, "web", None), site, mq["node"], publisher, metrics and metrics.registry
     )
     sinks += web.sinks  # the air picture and the watched zones ([web], [zones])
     fanout = FanOut(sinks, table)
