@@ -126,6 +126,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dedup_window_s": Key(float, 0.2, _range(0, 5), "copies of a reply within this are one"),
         "max_node_range_km": Key(float, 1000.0, _range(1, 20000), "nodes farther are refused"),
         "max_target_range_km": Key(float, 600.0, _range(1, 5000), "positions farther refused"),
+        "mlat": Key(bool, False, None, "multilaterate from the nodes' frames (v2; docs/mlat.md)"),
     },
     "web": {  # the air picture in a browser (sensord.web)
         "listen": Key(str, "", _web_listen_check, "serve the map on HOST:PORT; '' = off"),
