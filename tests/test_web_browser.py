@@ -226,7 +226,6 @@ def test_kinds_zones_uncertainty_and_radar_without_position_drawn(browser):
     drawn apart, a zone outlined, the 95 % circle when zoomed in, a zone event shown."""
     import asyncio
     import threading
-    from dataclasses import dataclass
 
     from sensord.sinks.base import Step
     from sensord.tracker.update import TrackStatus, TrackUpdate
@@ -236,22 +235,18 @@ def test_kinds_zones_uncertainty_and_radar_without_position_drawn(browser):
     from sensord.web.zone_sink import ZoneSink
     from sensord.web.zones import Zone
 
-    @dataclass(slots=True)
-    class SourcedUpdate(TrackUpdate):
-        source: str = "adsb"
-
     def tracks(t: float) -> list[TrackUpdate]:
         common = dict(t_s=t, status=TrackStatus.CONFIRMED, last_update_s=t, h_err95_m=900.0)
         return [
-            SourcedUpdate("4840D6", icao="4840D6", callsign="KLM1023", lat_deg=52.10,
+            TrackUpdate("4840D6", icao="4840D6", callsign="KLM1023", lat_deg=52.10,
                           lon_deg=4.40 + 0.002 * t, alt_baro_ft=9000.0, track_deg=90.0,
                           sensors=("rx0",), **common),
-            SourcedUpdate("3C6DD1", icao="3C6DD1", lat_deg=51.95, lon_deg=4.60,
+            TrackUpdate("3C6DD1", icao="3C6DD1", lat_deg=51.95, lon_deg=4.60,
                           alt_baro_ft=5000.0, track_deg=200.0, source="mlat",
                           sensors=("rx0", "rx1", "rx2"), **common),
-            SourcedUpdate("R1", lat_deg=52.25, lon_deg=4.90 - 0.001 * t, track_deg=270.0,
+            TrackUpdate("R1", lat_deg=52.25, lon_deg=4.90 - 0.001 * t, track_deg=270.0,
                           source="radar", sensors=("radar1",), **common),
-            SourcedUpdate("R2", source="radar", sensors=("radar1",), **common),
+            TrackUpdate("R2", source="radar", sensors=("radar1",), **common),
         ]  # fmt: skip
 
     zone = Zone("airfield", center_deg=(52.25, 4.9), radius_m=3000.0, noncooperative_only=True)

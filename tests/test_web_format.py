@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 import jsonschema
 
@@ -67,14 +66,7 @@ RECEIVER_SCHEMA = {
 }
 
 
-@dataclass(slots=True)
-class SourcedUpdate(TrackUpdate):
-    """A track update with the ``source`` field the fusion node adds (mlat, radar)."""
-
-    source: str = "adsb"
-
-
-def _update(cls=TrackUpdate, **kw) -> TrackUpdate:
+def _update(**kw) -> TrackUpdate:
     base = dict(
         track_id="4840D6",
         t_s=10.0,
@@ -95,7 +87,7 @@ def _update(cls=TrackUpdate, **kw) -> TrackUpdate:
         sensors=("rx0",),
     )
     base.update(kw)
-    return cls(**base)
+    return TrackUpdate(**base)
 
 
 def _document() -> dict:
@@ -103,10 +95,10 @@ def _document() -> dict:
     writer.add_frames([0x4840D6, 0x4840D6, 0x3C6DD1], [-12.0, -10.5, -20.0])
     writer.add_updates(
         [
-            _update(),  # ADS-B (no source field: ADS-B)
-            _update(SourcedUpdate, track_id="3C6DD1", icao="3C6DD1", callsign=None, source="mlat"),
+            _update(),  # ADS-B (source None: ADS-B)
+            _update(track_id="3C6DD1", icao="3C6DD1", callsign=None, source="mlat"),
             _update(
-                SourcedUpdate, track_id="R17", icao=None, callsign=None, squawk=None,
+                track_id="R17", icao=None, callsign=None, squawk=None,
                 category=None, alt_baro_ft=None, alt_geom_ft=None, vrate_fpm=None, source="radar",
             ),
             _update(track_id="ABC123", icao="ABC123", lat_deg=None, lon_deg=None, t_s=8.0),

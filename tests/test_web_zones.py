@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 
 import pytest
 from conftest import SITE, Subscriber, free_port
@@ -21,14 +20,8 @@ from sensord.tracker.update import TrackStatus, TrackUpdate
 from sensord.web.zones import Zone, ZoneWatcher, parse_zones
 
 
-@dataclass(slots=True)
-class SourcedUpdate(TrackUpdate):
-    source: str = "adsb"
-
-
 def _at(lat, lon, alt=2000.0, t=0.0, track="t1", status=TrackStatus.CONFIRMED, **kw):
-    cls = SourcedUpdate if "source" in kw else TrackUpdate
-    return cls(
+    return TrackUpdate(
         track_id=track, t_s=t, status=status, lat_deg=lat, lon_deg=lon, alt_baro_ft=alt, **kw
     )
 

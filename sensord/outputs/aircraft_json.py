@@ -39,8 +39,7 @@ DERIVED_FIELDS = ("lat", "lon", "rc", "gs", "track", "geom_rate")
 
 def source_of(update: TrackUpdate) -> str:
     """``adsb``, ``mlat`` or ``radar``: the track's ``source`` field, ADS-B when absent."""
-    source = getattr(update, "source", None)
-    return source if source in (SOURCE_MLAT, SOURCE_RADAR) else SOURCE_ADSB
+    return update.source if update.source in (SOURCE_MLAT, SOURCE_RADAR) else SOURCE_ADSB
 
 
 def hex_of(update: TrackUpdate) -> str:
