@@ -42,6 +42,12 @@ def _choice(*options):
     return lambda v: None if v in options else f"must be one of {', '.join(map(str, options))}"
 
 
+def _web_listen_check(value: str):
+    from sensord.web.settings import listen_check
+
+    return listen_check(value)
+
+
 SCHEMA: dict[str, dict[str, Key]] = {
     "receiver": {
         "lat_deg": Key(float, None, _range(-90, 90), "receiver latitude, WGS84"),
@@ -123,6 +129,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_target_range_km": Key(float, 600.0, _range(1, 5000), "positions farther refused"),
         "mlat": Key(bool, False, None, "multilaterate from the nodes' frames (v2; docs/mlat.md)"),
     },
+    "web": {  # the air picture in a browser (sensord.web)
+        "listen": Key(str, "", _web_listen_check, "serve the map on HOST:PORT; '' = off"),
+        "tile_url": Key(str, "", None, "optional map tiles, {z}/{x}/{y}; '' = vector basemap"),
+        "max_clients": Key(int, 200, _range(1, 10000), "pages open at once"),
+        "client_queue_max": Key(int, 16, _range(2, 1000), "messages held for a slow page"),
+    },
 }
 REQUIRED = {("receiver", "lat_deg"), ("receiver", "lon_deg")}
 
@@ -169,6 +181,9 @@ def parse(
         raise UserError(f"{path or '<config>'}: not valid TOML: {exc}") from None
     cfg = Config()
     cfg.path = path
+    from sensord.web.zones import parse_zones  # [zones.NAME] tables, validated there
+
+    cfg["zones"] = parse_zones(doc.pop("zones", {}), str(path or "<config>"))
     for section, value in doc.items():
         if section not in SCHEMA:
             raise UserError(

@@ -35,6 +35,8 @@ from sensord.sinks.tcp import BeastSink, SbsSink
 from sensord.source.iqfile import IQFileSource
 from sensord.ui.summary import RunSummary
 from sensord.ui.table import make_console
+from sensord.web.settings import WebSettings, parse_listen
+from sensord.web.wiring import WebOutputs
 
 DEMO_RATE_HZ = 2.0e6
 DEMO_SEED = 3
@@ -51,6 +53,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--node", default="demo", help="node name in the topics (default demo)")
     p.add_argument("--sbs-port", type=int, help="serve SBS/BaseStation lines on 127.0.0.1:PORT")
     p.add_argument("--beast-port", type=int, help="serve Beast binary frames on 127.0.0.1:PORT")
+    p.add_argument("--web", metavar="HOST:PORT", default="127.0.0.1:8080", help="map (or 'off')")
     p.add_argument(
         "--hold",
         action="store_true",
@@ -124,6 +127,14 @@ async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) 
         sinks.append(SbsSink(BroadcastServer("127.0.0.1", args.sbs_port)))
     if args.beast_port is not None:
         sinks.append(BeastSink(BroadcastServer("127.0.0.1", args.beast_port)))
+    web = None
+    if args.web != "off":  # started now, so that its address is the first line
+        listen = WebSettings(*parse_listen(args.web), any_port_if_taken=True)
+        web = WebOutputs(listen, [], scenario.site, args.node, announce=False)
+        await web.start()
+        assert web.web is not None
+        console.print(f"air picture: open {web.web.url} in a browser", highlight=False)
+        sinks += web.sinks
     try:
         with tempfile.TemporaryDirectory(prefix="sensord-demo-") as tmp:
             console.print(
@@ -152,6 +163,8 @@ async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) 
                 before_close=(lambda: _hold(console)) if args.hold else None,
             )
     finally:
+        if web is not None:
+            await web.close()  # already closed by the replay's fan-out, unless it failed first
         if embedded is not None:
             await embedded.stop()
             console.print(
@@ -166,6 +179,8 @@ async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) 
 def run(args: argparse.Namespace) -> int:
     console = make_console()
     _broker_address(args.broker)  # a bad address is an error before anything starts
+    if args.web != "off":
+        parse_listen(args.web)
     scenario_path = resources.files("sensord") / "data" / "demo.scenario.json"
     scenario = Scenario.load(Path(str(scenario_path)))
     summary = asyncio.run(_demo(args, console, scenario))

@@ -22,12 +22,14 @@ from sensord.fusion.publishing import node_info
 from sensord.geo import Site
 from sensord.sinks.base import Sink
 from sensord.sinks.fanout import FanOut
+from sensord.sinks.files import MetricsSink
 from sensord.sinks.mqtt import MqttSink
 from sensord.sinks.table import TrackTable
 from sensord.source.iqfile import IQFileSource, open_source, parse_rate
 from sensord.source.pacing import RealtimeSource
 from sensord.source.utc import parse_utc
 from sensord.tracker.tracker import TrackerConfig
+from sensord.web.wiring import WebOutputs
 
 log = logging.getLogger("sensord.run")
 FLUSH_DEADLINE_S = 5.0
@@ -43,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mqtt-port", type=int, help="override [mqtt] port")
     p.add_argument("--no-mqtt", action="store_true", help="do not publish")
     p.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="override [logging] level")
+    p.add_argument("--web", metavar="HOST:PORT", help="serve the air picture (overrides [web])")
     p.set_defaults(func=run)
 
 
@@ -177,6 +180,11 @@ async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | N
     )
     sinks += extra_sinks or []
     publisher = next((s.publisher for s in sinks if isinstance(s, MqttSink)), None)
+    metrics = next((s.metrics for s in sinks if isinstance(s, MetricsSink)), None)
+    web = WebOutputs.from_config(
+        cfg, getattr(args, "web", None), site, mq["node"], publisher, metrics and metrics.registry
+    )
+    sinks += web.sinks  # the air picture and the watched zones ([web], [zones])
     fanout = FanOut(sinks, table)
     pipeline = Pipeline(
         source,
