@@ -40,16 +40,20 @@ def network(tmp_path_factory):
 
 
 def start_nodes(network, broker, tmp_path, **mqtt):
+    return start_paced(network.rec, broker, tmp_path, **mqtt)
+
+
+def start_paced(rec, broker, tmp_path, **mqtt) -> dict:
+    """Every receiver's `sensord run --realtime`, each started as late as its recording
+    started, so that their UTCs run together as live receivers' do (a paced replay's data
+    time starts at its own recording's start)."""
     procs = {}
-    for s in network.rec.sites:
+    t0 = time.monotonic()
+    for s in sorted(rec.sites, key=lambda site: site.start_s):
         cfg = node_config(
-            tmp_path / f"{s.name}.toml",
-            broker.port,
-            s.site,
-            network.rec.paths[s.name],
-            s.name,
-            **mqtt,
+            tmp_path / f"{s.name}.toml", broker.port, s.site, rec.paths[s.name], s.name, **mqtt
         )
+        time.sleep(max(0.0, t0 + s.start_s - time.monotonic()))
         procs[s.name] = sensord("run", "-c", str(cfg), "--realtime")
     return procs
 
@@ -189,6 +193,7 @@ def test_nodes_and_fusion_over_mosquitto_give_one_consistent_picture(network, br
     assert 0.90 <= score.inside95_fraction() <= 0.995, json.dumps(full)
     # every contributing node named, with the time of its last contribution
     assert {n for s in states for n in s["sensors"]} == {s.name for s in network.rec.sites}
+    assert {s["source"] for s in states} == {"adsb"}
     status = last_status(sub)
     assert status["state"] == "offline"  # the last word of a clean stop
     nodes_status = json.loads([p for p in sub.on("sensord/fusion/status") if b'"nodes"' in p][-1])[
@@ -335,12 +340,7 @@ def test_mode_s_only_aircraft_located_from_sensord_run_nodes(mlat_network, broke
     )
     fuse = sensord("fuse", "-c", str(cfg))
     wait_subscribed(sub)
-    nodes = {}
-    for s in rec.sites:
-        node_cfg = node_config(
-            tmp_path / f"{s.name}.toml", broker.port, s.site, rec.paths[s.name], s.name
-        )
-        nodes[s.name] = sensord("run", "-c", str(node_cfg), "--realtime")
+    nodes = start_paced(rec, broker, tmp_path)
     for proc in nodes.values():
         assert finish(proc)[0] == 0
     time.sleep(WINDOW_S + 1.5)
@@ -360,3 +360,6 @@ def test_mode_s_only_aircraft_located_from_sensord_run_nodes(mlat_network, broke
     assert len(errors) >= 0.75 * len(modes_only), (sorted(errors), status["mlat"])
     assert np.median(np.concatenate([np.array(v) for v in errors.values()])) <= 60.0
     assert all(state["state"] == "synced" for state in status["mlat"]["receivers"].values())
+    located = [s for s in fused_states(sub) if s["icao"] in errors and s["status"] == "confirmed"]
+    assert located
+    assert all(s["source"] == "mlat" and s["h_err95_m"] > 0 for s in located)
