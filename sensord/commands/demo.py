@@ -137,23 +137,27 @@ async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) 
         sinks += web.sinks
     try:
         with tempfile.TemporaryDirectory(prefix="sensord-demo-") as tmp:
-            console.print(
-                f"synthesising {args.duration:.0f} s of the bundled scenario "
-                f"({len(scenario.aircraft)} aircraft)..."
-            )
-            paths, _truth = await asyncio.to_thread(
-                record, scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
-            )
-            console.print(
-                f"MQTT: {'embedded broker' if embedded else 'broker'} on {host}:{port}; "
-                "watch it with\n"
-                f"  mosquitto_sub -h {host} -p {port} -t 'sensord/#' -v\n"
-                f"  sensord watch --host {host} --port {port} --node {args.node}",
-                highlight=False,
-            )
-            source = IQFileSource(paths[0], fmt="cu8", rate_hz=DEMO_RATE_HZ)
+
+            async def synthesise() -> IQFileSource:
+                """The recording, made while the sinks already listen."""
+                console.print(
+                    f"synthesising {args.duration:.0f} s of the bundled scenario "
+                    f"({len(scenario.aircraft)} aircraft)..."
+                )
+                paths, _truth = await asyncio.to_thread(
+                    record, scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
+                )
+                console.print(
+                    f"MQTT: {'embedded broker' if embedded else 'broker'} on {host}:{port}; "
+                    "watch it with\n"
+                    f"  mosquitto_sub -h {host} -p {port} -t 'sensord/#' -v\n"
+                    f"  sensord watch --host {host} --port {port} --node {args.node}",
+                    highlight=False,
+                )
+                return IQFileSource(paths[0], fmt="cu8", rate_hz=DEMO_RATE_HZ)
+
             return await replay_async(
-                source,
+                synthesise,
                 scenario.site,
                 args,
                 console,

@@ -84,12 +84,12 @@ async def replay_async(
     table: TrackTable | None = None,
     before_close: Callable[[], Awaitable[None]] | None = None,
 ) -> RunSummary:
-    """``replay`` on a running event loop; ``table`` is the one ``extra_sinks`` share;
-    ``before_close`` is awaited after the last step, before the sinks close (the demo's
-    ``--hold``)."""
-    total = getattr(source, "n_samples", None)  # file sources know their length
-    if args.speed is not None:
-        source = RealtimeSource(source, args.speed)
+    """``replay`` on a running event loop; ``table`` is the one ``extra_sinks`` share.
+
+    ``source`` may also be a coroutine function making the source: it is awaited once the
+    sinks listen (the demo synthesises its recording while TCP clients connect).
+    ``before_close`` is awaited after the last step, before the sinks close (``--hold``).
+    """
     table = TrackTable() if table is None else table
     board = TrackBoard(site, table)
     summary = RunSummary()
@@ -100,7 +100,7 @@ async def replay_async(
         TimeRemainingColumn(),
         console=console,
     )
-    task = progress.add_task("replay", total=total)
+    task = progress.add_task("replay", total=None)
     sinks: list[Sink] = [LiveTableSink(board, summary, console, progress, args.table)]
     if args.aircraft_json:
         sinks.append(AircraftJsonSink(AircraftJsonWriter(args.aircraft_json, table)))
@@ -109,24 +109,31 @@ async def replay_async(
         metrics = MetricsSink(SensorMetrics(), site, table, args.metrics_port)
         sinks.append(metrics)
     fanout = FanOut(sinks + list(extra_sinks or []), table)
-    pipeline = Pipeline(
-        ProgressSource(source, progress, task, summary),
-        site,
-        fanout,
-        fix_bits=fix_bits,
-        max_range_m=REPLAY_MAX_RANGE_M,
-        lossless=True,
-        sensor_id=sensor_id,
-    )
     await fanout.start()
-    if metrics is not None:
-        console.print(f"metrics on http://127.0.0.1:{metrics.port}/metrics")
     try:
-        await pipeline.run()
-        if before_close is not None:
-            await before_close()
+        if metrics is not None:
+            console.print(f"metrics on http://127.0.0.1:{metrics.port}/metrics")
+        if callable(source):
+            source = await source()
+        progress.update(task, total=getattr(source, "n_samples", None))  # a file knows it
+        if args.speed is not None:
+            source = RealtimeSource(source, args.speed)
+        pipeline = Pipeline(
+            ProgressSource(source, progress, task, summary),
+            site,
+            fanout,
+            fix_bits=fix_bits,
+            max_range_m=REPLAY_MAX_RANGE_M,
+            lossless=True,
+            sensor_id=sensor_id,
+        )
+        try:
+            await pipeline.run()
+            if before_close is not None:
+                await before_close()
+        finally:
+            source.close()
     finally:
-        source.close()
         await fanout.close()
     console.print(board.table(title="tracks at the end"))
     return summary
