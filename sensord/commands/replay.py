@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-from sensord.chain import Chain, ChainOutput
 from sensord.commands.source_args import add_source_arguments, open_file_source
-from sensord.commands.track import site_for
+from sensord.commands.track import add_chain_arguments, chain_settings
+from sensord.config import ReceiverConfig
 from sensord.geo import Site
-from sensord.metrics import SensorMetrics
-from sensord.outputs.aircraft_json import AircraftJsonWriter
-from sensord.outputs.step import StepOutputs
-from sensord.source.pacing import RealtimeSource
-from sensord.ui.summary import RunSummary
-from sensord.ui.table import TrackBoard, make_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from sensord.chain import ChainOutput
+    from sensord.tracker.tracker import TrackerConfig
+    from sensord.ui.summary import RunSummary
 
 
 def parse_speed(text: str) -> float | None:
@@ -46,9 +45,7 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("replay", help="replay a recording with progress, table and summary")
     add_source_arguments(p)
-    p.add_argument("--lat", type=float, help="receiver latitude, degrees (WGS84)")
-    p.add_argument("--lon", type=float, help="receiver longitude, degrees (WGS84)")
-    p.add_argument("--alt-m", type=float, default=0.0, help="receiver height, m (default 0)")
+    add_chain_arguments(p)
     add_output_arguments(p)
     p.set_defaults(func=run)
 
@@ -60,13 +57,33 @@ def replay(
     console: Console,
     fix_bits: int = 1,
     on_step: Callable[[ChainOutput], None] | None = None,
+    max_range_m: float = ReceiverConfig.max_range_km * 1e3,
+    tracker_config: TrackerConfig | None = None,
 ) -> RunSummary:
     """Run ``source`` through the chain, feeding the table, outputs, metrics and ``on_step``
-    (e.g. MQTT and TCP outputs); returns the summary."""
+    (e.g. MQTT and TCP outputs); returns the summary. Defaults are ``sensord.config``'s."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sensord.chain import Chain
+    from sensord.metrics import SensorMetrics
+    from sensord.outputs.aircraft_json import AircraftJsonWriter
+    from sensord.outputs.step import StepOutputs
+    from sensord.source.pacing import RealtimeSource
+    from sensord.ui.summary import RunSummary
+    from sensord.ui.table import TrackBoard
+
     total = getattr(source, "n_samples", None)  # file sources know their length
     if args.speed is not None:
         source = RealtimeSource(source, args.speed)
-    chain = Chain(source.rate_hz, site, fix_bits=fix_bits)
+    chain = Chain(
+        source.rate_hz,
+        site,
+        fix_bits=fix_bits,
+        max_range_m=max_range_m,
+        tracker_config=tracker_config,
+    )
     board = TrackBoard(site)
     summary = RunSummary()
     writer = AircraftJsonWriter(args.aircraft_json) if args.aircraft_json else None
@@ -121,7 +138,7 @@ def replay(
 class ProgressSource:
     """Wraps a source: counts its samples into the summary and advances the progress bar."""
 
-    def __init__(self, source, progress: Progress, task, summary: RunSummary) -> None:
+    def __init__(self, source, progress: Progress, task: TaskID, summary: RunSummary) -> None:
         self.source = source
         self.rate_hz = source.rate_hz
         self._progress, self._task, self._summary = progress, task, summary
@@ -137,10 +154,20 @@ class ProgressSource:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = site_for(args)
+    from sensord.ui.table import make_console
+
+    settings = chain_settings(args)
     source = open_file_source(args)
     console = make_console()
-    summary = replay(source, site, args, console, args.fix_bits)
+    summary = replay(
+        source,
+        settings.site,
+        args,
+        console,
+        settings.fix_bits,
+        max_range_m=settings.max_range_m,
+        tracker_config=settings.tracker,
+    )
     for line in summary.lines(source.rate_hz):
         console.print(line, highlight=False)
     return 0

@@ -13,15 +13,15 @@ import logging
 import signal
 
 from sensord import config as config_mod
+from sensord.config import Config
 from sensord.daemon.notify import Notifier
 from sensord.daemon.outputs import DaemonOutputs
 from sensord.daemon.pipeline import Pipeline
 from sensord.errors import UserError
 from sensord.geo import Site
 from sensord.publish.mqtt import MqttSettings, Publisher
-from sensord.source.iqfile import IQFileSource, open_source, parse_rate
+from sensord.source.iqfile import IQFileSource, open_source, rate_argument
 from sensord.source.pacing import RealtimeSource
-from sensord.tracker.tracker import TrackerConfig
 
 log = logging.getLogger("sensord.run")
 FLUSH_DEADLINE_S = 5.0
@@ -31,7 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the daemon (configured by a TOML file)")
     p.add_argument("-c", "--config", required=True, help="configuration file (TOML)")
     p.add_argument("--source", help="override [source] spec: rtlsdr, rtltcp://HOST:PORT, FILE")
-    p.add_argument("--rate", type=parse_rate, help="override [source] rate_hz")
+    p.add_argument(
+        "--rate",
+        type=rate_argument,
+        help="override [source] rate_hz; for a file, override the rate its name or SigMF "
+        "metadata gives",
+    )
     p.add_argument("--realtime", action="store_true", help="replay files at real-time pace")
     p.add_argument("--mqtt-host", help="override [mqtt] host")
     p.add_argument("--mqtt-port", type=int, help="override [mqtt] port")
@@ -51,65 +56,71 @@ OVERRIDES = {
 }
 
 
-def _apply_overrides(cfg: dict, args: argparse.Namespace) -> None:
+def _apply_overrides(cfg: Config, args: argparse.Namespace) -> None:
     for flag, (section, key) in OVERRIDES.items():
         value = getattr(args, flag)
         if value:
-            cfg[section][key] = value
+            cfg.override(section, key, value, "--" + flag.replace("_", "-"))
     if args.no_mqtt:
-        cfg["mqtt"]["enabled"] = False
+        cfg.override("mqtt", "enabled", False, "--no-mqtt")
 
 
 def _set_log_level(level: str) -> None:
-    logging.getLogger().setLevel(getattr(logging, level.upper()))
+    """sensord's loggers at ``level``; libraries' at WARNING unless debugging."""
+    logging.getLogger("sensord").setLevel(getattr(logging, level.upper()))
+    logging.getLogger().setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     # paho's socket errors (through aiomqtt's "mqtt" logger) repeat the broker state
     # change the publisher logs once: shown at debug only
     logging.getLogger("mqtt").setLevel(logging.DEBUG if level == "debug" else logging.CRITICAL)
 
 
-def _source(cfg: dict):
-    src = cfg["source"]
-    spec = src["spec"]
+def _source(cfg: Config, rate_flag: float | None):
+    """The configured source. A file is read at its own rate (name or SigMF metadata),
+    which only ``--rate`` overrides; [source] rate_hz is for dongles, and for files that
+    carry no rate."""
+    src = cfg.source
+    spec = src.spec
     live = spec.startswith(("rtlsdr", "rtltcp://"))
     if live:
-        gain = None if src["gain_db"] == "auto" else float(src["gain_db"])
+        gain = None if src.gain_db == "auto" else float(src.gain_db)
         return open_source(
             spec,
-            rate_hz=src["rate_hz"],
+            rate_hz=src.rate_hz,
             gain_db=gain,
-            ppm=src["ppm"],
-            bias_tee=src["bias_tee"],
-            block_samples=src["block_samples"],
+            ppm=src.ppm,
+            bias_tee=src.bias_tee,
+            block_samples=src.block_samples,
         )
-    fmt = src["format"] or None
-    rate = src["rate_hz"]
     return open_source(
-        spec, fmt=fmt, rate_hz=rate, iq_order=src["iq_order"], block_samples=src["block_samples"]
+        spec,
+        fmt=src.format or None,
+        rate_hz=rate_flag,
+        default_rate_hz=src.rate_hz,
+        iq_order=src.iq_order,
+        block_samples=src.block_samples,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    # a reload asked for while starting must not kill the daemon (SIGHUP's default action);
+    # the reload handler is installed once the event loop runs
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     cfg = config_mod.load(args.config)
     _apply_overrides(cfg, args)
-    _set_log_level(cfg["logging"]["level"])
+    _set_log_level(cfg.logging.level)
     return asyncio.run(_main(cfg, args))
 
 
-async def _main(cfg: dict, args: argparse.Namespace) -> int:
-    rx = cfg["receiver"]
-    site = Site(rx["lat_deg"], rx["lon_deg"], rx["alt_m"])
-    source = _source(cfg)
+async def _main(cfg: Config, args: argparse.Namespace) -> int:
+    rx = cfg.receiver
+    site = Site(rx.lat_deg, rx.lon_deg, rx.alt_m)
+    source = _source(cfg, args.rate)
     file_source = isinstance(source, IQFileSource)
-    if file_source and cfg["source"]["realtime"]:
+    if file_source:
+        log.info("reading %s at %g MS/s", source.path, source.rate_hz / 1e6)
+    if file_source and cfg.source.realtime:
         source = RealtimeSource(source)
-    tr = cfg["tracker"]
-    tracker_config = TrackerConfig(
-        imm=tr["imm"],
-        confirm_m=tr["confirm_m"],
-        confirm_n=tr["confirm_n"],
-        coast_after_s=tr["coast_after_s"],
-        drop_after_s=tr["drop_after_s"],
-    )
+    tracker_config = cfg.tracker
     mq = cfg["mqtt"]
     publisher = None
     pipeline: Pipeline | None = None
@@ -145,7 +156,7 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         _set_log_level(fresh["logging"]["level"])
         if publisher is not None:
             publisher.settings.rate_limit_s = fresh["mqtt"]["rate_limit_s"]
-        log.warning("configuration reloaded (log level, rate limit)")
+        log.info("configuration reloaded (log level, rate limit)")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, pipeline.stop)
@@ -166,7 +177,7 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
             publisher_task.cancel()
     s = pipeline.chain.demod.stats
     await outputs.close(s.samples)
-    log.warning(
+    log.info(
         "stopped: %d samples, %d frames, %d tracks created",
         s.samples,
         s.frames,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,18 +297,23 @@ def record(
     fmt: str = "cu8",
     channel: Channel | None = None,
     chunk_s: float = 1.0,
+    progress: Callable[[float], None] | None = None,
     **channel_options: float,
 ) -> tuple[list[Path], np.ndarray]:
     """Stream a recording of any length to disk; returns (paths written, truth frames).
 
     Memory holds one ``chunk_s`` of samples at a time (plus the frame plan).
+    ``progress(fraction)`` is called after each chunk written.
     """
     stem = Path(stem)
     plan = _Plan(scenario, rate_hz, duration_s, seed, _channel(channel, channel_options))
     data = _data_path(stem, fmt)
+    n_samples = _n_samples(rate_hz, duration_s)
     with data.open("wb") as fh:
-        for _, chunk in plan.chunks(_n_samples(rate_hz, duration_s), int(chunk_s * rate_hz)):
+        for first, chunk in plan.chunks(n_samples, int(chunk_s * rate_hz)):
             chunk.tofile(fh)
+            if progress is not None:
+                progress(min(1.0, (first + chunk.shape[0] // 2) / n_samples))
     paths = [
         data,
         *_write_meta(data, fmt, rate_hz, seed),
