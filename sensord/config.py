@@ -25,6 +25,7 @@ the command line (``Config.override``) and listed by ``sections()``. Document it
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -382,10 +383,10 @@ def parse(text: str, path: Path | None = None) -> Config:
                 cls,
                 key_name,
                 given[key_name],
-                lambda n=name, k=key_name: where(path, text, n, k),  # type: ignore[misc]
+                functools.partial(where, path, text, name, key_name),
             )
         value = cls(**values)
-        _raise_first(_section_problems(value), lambda k, n=name: where(path, text, n, k))
+        _raise_first(_section_problems(value), functools.partial(where, path, text, name))
         setattr(cfg, name, value)
     return cfg
 

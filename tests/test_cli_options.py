@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import MODES1
+
 from sensord import cli
 from sensord.commands import simulate
 from sensord.commands.track import chain_settings
@@ -67,7 +67,9 @@ def test_max_range_and_tracker_defaults_are_the_same_in_every_command():
 
     expected_m = ReceiverConfig.max_range_km * 1e3
     for command in ("track", "replay"):
-        args = cli.build_parser([command]).parse_args([command, "x.cu8", "--lat", "1", "--lon", "2"])
+        args = cli.build_parser([command]).parse_args(
+            [command, "x.cu8", "--lat", "1", "--lon", "2"]
+        )
         settings = chain_settings(args)
         assert settings.max_range_m == expected_m == 400e3, command
         assert settings.tracker == TrackerConfig() == Config().tracker
@@ -80,10 +82,16 @@ def test_max_range_and_tracker_defaults_are_the_same_in_every_command():
 
 def test_track_takes_tracker_parameters_from_a_config_file(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text(SITE_TOML + "[tracker]\nconfirm_m = 2\ngate_chi2 = 20.0\n[demod]\nfix_bits = 0\n")
+    path.write_text(
+        SITE_TOML + "[tracker]\nconfirm_m = 2\ngate_chi2 = 20.0\n[demod]\nfix_bits = 0\n"
+    )
     args = cli.build_parser(["track"]).parse_args(["track", "x.cu8", "-c", str(path)])
     settings = chain_settings(args)
-    assert (settings.tracker.confirm_m, settings.tracker.gate_chi2, settings.fix_bits) == (2, 20.0, 0)
+    assert (settings.tracker.confirm_m, settings.tracker.gate_chi2, settings.fix_bits) == (
+        2,
+        20.0,
+        0,
+    )
     assert (settings.site.lat_deg, settings.site.lon_deg) == (37.0, 13.8)
     args = cli.build_parser(["track"]).parse_args(
         ["track", "x.cu8", "-c", str(path), "--lat", "95", "--lon", "2"]

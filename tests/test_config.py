@@ -126,14 +126,14 @@ def test_sections_are_typed_dataclasses_with_the_tracker_defaults():
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("[tracker]\nconfirm_m = 6\n", "c.toml:5: [tracker] confirm_m: confirm_m = 6 > confirm_n = 5"),
+        ("[tracker]\nconfirm_m = 6\n", "c.toml:5: [tracker] confirm_m: confirm_m = 6 > confirm_n"),
         ("[tracker]\ncoast_after_s = 90.0\n", "c.toml:5: [tracker] coast_after_s: must not exceed"),
         ("[tracker]\ngate_chi2 = 0.1\n", "c.toml:5: [tracker] gate_chi2: must be between 1 and"),
         ("[tracker]\nmax_speed_mps = nan\n", "c.toml:5: [tracker] max_speed_mps: must be a finite"),
         ("[tracker]\nimm = 'yes'\n", "c.toml:5: [tracker] imm: must be bool"),
         ("[tracker]\nimm_x = 1\n", "c.toml:5: [tracker] imm_x: unknown key"),
         ("[source]\nrate_hz = inf\n", "c.toml:5: [source] rate_hz: must be a finite number"),
-        ("[source]\nrate_hz = 1e9\n", "c.toml:5: [source] rate_hz: must be between 2e+06 and 3e+06"),
+        ("[source]\nrate_hz = 1e9\n", "c.toml:5: [source] rate_hz: must be between 2e+06 and"),
         ("[mqtt]\nca_file = '/x.pem'\n", "c.toml:5: [mqtt] ca_file: is set but tls = false"),
         ("[mqtt]\npassword_env = 'P'\n", "c.toml:4: [mqtt] username: a password is configured"),
         ("[mqtt]\nusername = 'u'\npassword_env = 'P'\npassword_file = '/p'\n",

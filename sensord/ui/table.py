@@ -58,7 +58,7 @@ class TrackBoard:
         ordered = sorted(
             self.tracks.values(), key=lambda u: (self.range_m(u) is None, self.range_m(u) or 0.0)
         )
-        out = []
+        out: list[tuple[str, ...]] = []
         for u in ordered:
             rng = self.range_m(u)
             out.append(
