@@ -486,26 +486,33 @@ def _reason(exc: Exception) -> str:
 
 
 def broker_error_hint(message: str, mqtt: Any) -> str:
-    """What to check when the broker refuses us, for the one warning the publisher logs."""
+    """What to check when the broker refuses us, for the one warning the publisher logs.
+
+    ``mqtt`` is the [mqtt] section or the publisher's settings (attributes are read)."""
     text = message.lower()
+    get = functools.partial(getattr, mqtt)
     refused = ("not authorized", "bad user name", "password", "code:134", "code:135")
     if any(s in text for s in refused):
-        source = (
-            f"password_file {mqtt['password_file']}"
-            if mqtt["password_file"]
-            else f"password_env ${mqtt['password_env']}"
-            if mqtt["password_env"]
-            else "no password configured"
-        )
+        if get("password_file", ""):
+            source = f"password_file {get('password_file')}"
+        elif get("password_env", ""):
+            source = f"password_env ${get('password_env')}"
+        elif get("password", None):
+            source = "password_file / password_env"
+        else:
+            source = "password_file / password_env (no password is configured)"
         return (
             f"the broker refused the credentials: check [mqtt] username "
-            f"({mqtt['username'] or 'empty'}) and {source}, and the broker's ACL"
+            f"({get('username', '') or 'empty'}) and {source}, and the broker's ACL"
         )
     if "certificate" in text or "ssl" in text or "tls" in text:
         return (
-            f"TLS failed: check that [mqtt] ca_file ({mqtt['ca_file'] or 'system CAs'}) signs "
-            f"the broker's certificate and that [mqtt] host ({mqtt['host']}) is a name in it"
+            f"TLS failed: check that [mqtt] ca_file ({get('ca_file', '') or 'system CAs'}) "
+            f"signs the broker's certificate and that [mqtt] host ({get('host', '')}) is a "
+            "name in it"
         )
     if "refused" in text:
-        return f"nothing accepts connections on {mqtt['host']}:{mqtt['port']}: is the broker up?"
+        return (
+            f"nothing accepts connections on {get('host', '')}:{get('port', '')}: is the broker up?"
+        )
     return ""

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import aiomqtt
 
+from sensord.config import broker_error_hint
 from sensord.tracker.update import SCHEMA_VERSION, TrackStatus, TrackUpdate
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class Publisher:
                     attempt = 0
                     self.stats.connects += 1
                     if not self.stats.connected:
-                        log.warning(
+                        log.info(
                             "connected to MQTT broker %s:%d", self.settings.host, self.settings.port
                         )
                     self.stats.connected = True
@@ -232,11 +233,13 @@ class Publisher:
             except aiomqtt.MqttError as exc:
                 message = str(exc) or type(exc).__name__
                 if self.stats.connected or (self.stats.connects == 0 and not self.stats.last_error):
+                    hint = broker_error_hint(message, self.settings)
                     log.warning(
-                        "MQTT broker %s:%d unavailable (%s); retrying with backoff",
+                        "MQTT broker %s:%d unavailable (%s); retrying with backoff%s",
                         self.settings.host,
                         self.settings.port,
                         message,
+                        f"; {hint}" if hint else "",
                     )
                 else:
                     log.debug("MQTT broker still unavailable: %s", message)

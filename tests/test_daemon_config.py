@@ -1,0 +1,41 @@
+"""`sensord run` and its configuration: a broker refusing the credentials is retried and
+logged once with what to check; a permanent fault stops the daemon at start."""
+
+import os
+import subprocess
+
+import pytest
+from conftest import MODES1, MOSQUITTO, Mosquitto
+from test_daemon import finish, sensord, write_config
+
+
+def test_refused_credentials_are_logged_once_with_what_to_check(tmp_path):
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (its password file is what this test uses)")
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "sensord", "right"], check=True)
+    broker = Mosquitto(tmp_path, password_file=pw)
+    broker.start()
+    env = {**os.environ, "SENSORD_MQTT_PW": "wrong"}
+    cfg = write_config(
+        tmp_path / "c.toml", broker.port, MODES1, username="sensord",
+        password_env="SENSORD_MQTT_PW", protocol=broker.protocol,
+    )  # fmt: skip
+    try:
+        code, err = finish(sensord("run", "-c", str(cfg), env=env))
+    finally:
+        broker.stop()
+    assert code == 0
+    (line,) = [x for x in err.splitlines() if "unavailable" in x]
+    assert "retrying with backoff" in line and "refused the credentials" in line
+    assert "check [mqtt] username (sensord) and password_file / password_env" in line
+    assert "wrong" not in err  # the password is never logged
+
+
+def test_connecting_and_stopping_are_info_lines(tmp_path, broker):
+    cfg = write_config(tmp_path / "c.toml", broker.port, MODES1, protocol=broker.protocol)
+    code, err = finish(sensord("run", "-c", str(cfg)))
+    assert code == 0, err
+    assert " INFO sensord.publish.mqtt: connected to MQTT broker 127.0.0.1:" in err
+    assert " INFO sensord.run: stopped: " in err
+    assert "WARNING" not in err, err
