@@ -196,3 +196,16 @@ def test_info_is_shown_with_timestamps_on_a_terminal_and_without_under_journald(
     assert proc.wait(timeout=120) == 0
     (stopped,) = [x for x in journal.splitlines() if "stopped:" in x]
     assert stopped.startswith("INFO sensord.run: stopped:"), journal
+
+
+def test_the_declared_python_floor_is_the_one_checked_and_tested():
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    floor = project["project"]["requires-python"]
+    assert floor == ">=3.11"  # asyncio.timeout and TimeoutError as the publisher uses them
+    assert project["tool"]["ruff"]["target-version"] == "py311"
+    assert project["tool"]["mypy"]["python_version"] == "3.11"
+    assert sys.version_info >= (3, 11)
+    if os.environ.get("CI"):  # CI runs on Debian bookworm's Python: the floor itself
+        assert sys.version_info[:2] == (3, 11), sys.version

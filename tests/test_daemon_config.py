@@ -5,8 +5,11 @@ import os
 import subprocess
 
 import pytest
+import test_publish_tls
 from conftest import MODES1, MOSQUITTO, Mosquitto
 from test_daemon import finish, sensord, write_config
+
+tls_broker = test_publish_tls.tls_broker  # a mosquitto with TLS and its PKI (fixture)
 
 
 def test_refused_credentials_are_logged_once_with_what_to_check(tmp_path):
@@ -39,3 +42,16 @@ def test_connecting_and_stopping_are_info_lines(tmp_path, broker):
     assert " INFO sensord.publish.mqtt: connected to MQTT broker 127.0.0.1:" in err
     assert " INFO sensord.run: stopped: " in err
     assert "WARNING" not in err, err
+
+
+def test_a_tls_failure_names_the_ca_file_and_what_to_check(tls_broker, caplog):
+    import asyncio
+
+    from test_publish_tls import try_with_the_wrong_ca
+
+    port, pki = tls_broker
+    asyncio.run(try_with_the_wrong_ca(port, pki))
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "sensord.publish.mqtt"]
+    assert "certificate verify failed" in warning
+    assert f"check that [mqtt] ca_file ({pki / 'client.pem'}) signs the broker's" in warning
+    assert "host (127.0.0.1)" in warning
