@@ -209,3 +209,10 @@ def test_the_declared_python_floor_is_the_one_checked_and_tested():
     assert sys.version_info >= (3, 11)
     if os.environ.get("CI"):  # CI runs on Debian bookworm's Python: the floor itself
         assert sys.version_info[:2] == (3, 11), sys.version
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_bad_metrics_port_is_one_line(port, capsys):
+    code, err = _main(["replay", str(MODES1), "--lat", "37", "--lon", "13",
+                       "--metrics-port", port], capsys)  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and "expected a TCP port" in err, err

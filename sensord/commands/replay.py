@@ -34,12 +34,27 @@ def parse_speed(text: str) -> float | None:
     return speed
 
 
+def port_argument(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535 (argparse's one-line error if not)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0 to 65535, got {text!r}")
+    return port
+
+
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by replay and demo."""
     p.add_argument("--speed", type=parse_speed, default=None, help="max (default) or real time x N")
     p.add_argument("--table", action="store_true", help="show the live track table")
     p.add_argument("--aircraft-json", metavar="DIR", help="write DIR/aircraft.json (tar1090)")
-    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument(
+        "--metrics-port",
+        type=port_argument,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (0: a free port)",
+    )
 
 
 def add_parser(subparsers) -> None:
