@@ -29,6 +29,7 @@ COMMANDS = {
     "replay": ("replay", "replay a recording with progress, table and summary"),
     "demo": ("demo", "replay the bundled simulated recording (no hardware)"),
     "plot": ("plot", "track map and coverage plot (PNG) from track JSON lines"),
+    "fuse": ("fuse", "fuse several nodes' detections into one air picture"),
 }
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"  # journald stamps the time itself

@@ -68,6 +68,18 @@ def _choice(*options: object) -> Check:
     return lambda v: None if v in options else f"must be one of {', '.join(map(str, options))}"
 
 
+def _utc_check(value: str) -> str | None:
+    if not value:
+        return None
+    from sensord.source.utc import parse_utc
+
+    try:
+        parse_utc(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def key(default: Any, doc: str, check: Check | None = None, required: bool = False) -> Any:
     """A configuration key: its default, meaning, optional check, and whether it is required."""
     return field(default=default, metadata={"doc": doc, "check": check, "required": required})
@@ -115,6 +127,7 @@ class SourceConfig(Section):
     stall_grace_s: float = key(
         10.0, "no samples this long: stop the watchdog heartbeat", _range(0.5, 600)
     )
+    start_utc: str = key("", "a file's start (ISO 8601 UTC); '' = SigMF or mtime", _utc_check)
 
     def validate(self) -> list[Problem]:
         if isinstance(self.gain_db, str) and self.gain_db != "auto":
@@ -141,7 +154,9 @@ class MqttConfig(Section):
     qos_stream: int = key(0, "QoS of frames and detections", _choice(0, 1, 2))
     rate_limit_s: float = key(1.0, "at most one track state per ...", _range(0, 60))
     publish_frames: bool = key(False, "raw frames on .../frames")
-    publish_detections: bool = key(False, "detections on .../detections")
+    publish_detections: bool = key(True, "detections on .../detections (fusion)")
+    detections_schema: int = key(2, "2: a batch per block; 1: v1 messages", _choice(1, 2))
+    detection_shards: int = key(0, "detections/<k> by ICAO; 0 = one topic", _range(0, 4096))
     stats_interval_s: float = key(10.0, "status statistics period", _range(1, 3600))
     stream_queue_max: int = key(10000, "frames/detections held", _range(10, 1_000_000))
     keepalive_s: int = key(30, "MQTT keepalive", _range(5, 3600))

@@ -18,10 +18,12 @@ from sensord.daemon.notify import Notifier
 from sensord.daemon.outputs import DaemonOutputs
 from sensord.daemon.pipeline import Pipeline
 from sensord.errors import UserError
+from sensord.fusion.publishing import DetectionStream, node_info
 from sensord.geo import Site
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.source.iqfile import IQFileSource, open_source, rate_argument
 from sensord.source.pacing import RealtimeSource
+from sensord.source.utc import parse_utc
 
 log = logging.getLogger("sensord.run")
 FLUSH_DEADLINE_S = 5.0
@@ -91,6 +93,8 @@ def _source(cfg: Config, rate_flag: float | None):
             bias_tee=src.bias_tee,
             block_samples=src.block_samples,
         )
+    # [source] start_utc was checked when the configuration was read
+    start_utc = parse_utc(src.start_utc) if src.start_utc else None
     return open_source(
         spec,
         fmt=src.format or None,
@@ -98,7 +102,23 @@ def _source(cfg: Config, rate_flag: float | None):
         default_rate_hz=src.rate_hz,
         iq_order=src.iq_order,
         block_samples=src.block_samples,
+        start_utc=start_utc,
     )
+
+
+def _info(cfg: Config, site: Site, source) -> str:
+    """This node's retained ``info``: position, clock, where its UTC comes from."""
+    spec = cfg["source"]["spec"]
+    clock_type = (
+        "rtltcp"
+        if spec.startswith("rtltcp://")
+        else "rtlsdr"
+        if spec.startswith("rtlsdr")
+        else "file"
+    )
+    inner = getattr(source, "source", source)  # a paced file wraps the file source
+    utc_source = getattr(inner, "utc_source", "fit")
+    return node_info(cfg["mqtt"]["node"], site, clock_type, source.rate_hz, utc_source)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +137,12 @@ async def _main(cfg: Config, args: argparse.Namespace) -> int:
     source = _source(cfg, args.rate)
     file_source = isinstance(source, IQFileSource)
     if file_source:
-        log.info("reading %s at %g MS/s", source.path, source.rate_hz / 1e6)
+        log.info(
+            "reading %s at %g MS/s, UTC from %s",
+            source.path,
+            source.rate_hz / 1e6,
+            source.utc_source,
+        )
     if file_source and cfg.source.realtime:
         source = RealtimeSource(source)
     tracker_config = cfg.tracker
@@ -138,6 +163,9 @@ async def _main(cfg: Config, args: argparse.Namespace) -> int:
         tracker_config=tracker_config,
         publish_frames=mq["publish_frames"],
         publish_detections=mq["publish_detections"],
+        detection_stream=DetectionStream(
+            mq["node"], site, mq["detections_schema"], mq["detection_shards"]
+        ),
         stall_grace_s=cfg["source"]["stall_grace_s"],
         lossless=file_source,
     )
@@ -162,6 +190,9 @@ async def _main(cfg: Config, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, pipeline.stop)
     loop.add_signal_handler(signal.SIGHUP, reload)
 
+    if publisher is not None:
+        info = _info(cfg, site, source).encode()
+        publisher.extra([(f"{publisher.settings.base}/info", info, True)])
     publisher_task = (
         asyncio.create_task(publisher.run(mq["stats_interval_s"])) if publisher else None
     )
