@@ -11,19 +11,18 @@ import argparse
 import asyncio
 import logging
 import signal
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from sensord import config as config_mod
 from sensord.config import Config
-from sensord.daemon.notify import Notifier
-from sensord.daemon.outputs import DaemonOutputs
-from sensord.daemon.pipeline import Pipeline
 from sensord.errors import UserError
-from sensord.fusion.publishing import DetectionStream, node_info
 from sensord.geo import Site
-from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.source.iqfile import IQFileSource, open_source, rate_argument
-from sensord.source.pacing import RealtimeSource
-from sensord.source.utc import parse_utc
+
+if TYPE_CHECKING:  # the daemon's modules are imported once the stop signals are caught
+    from sensord.daemon.notify import Notifier
+    from sensord.daemon.pipeline import Pipeline
 
 log = logging.getLogger("sensord.run")
 FLUSH_DEADLINE_S = 5.0
@@ -93,6 +92,8 @@ def _source(cfg: Config, rate_flag: float | None):
             bias_tee=src.bias_tee,
             block_samples=src.block_samples,
         )
+    from sensord.source.utc import parse_utc
+
     # [source] start_utc was checked when the configuration was read
     start_utc = parse_utc(src.start_utc) if src.start_utc else None
     return open_source(
@@ -108,6 +109,8 @@ def _source(cfg: Config, rate_flag: float | None):
 
 def _info(cfg: Config, site: Site, source) -> str:
     """This node's retained ``info``: position, clock, where its UTC comes from."""
+    from sensord.fusion.publishing import node_info
+
     spec = cfg["source"]["spec"]
     clock_type = (
         "rtltcp"
@@ -121,17 +124,39 @@ def _info(cfg: Config, site: Site, source) -> str:
     return node_info(cfg["mqtt"]["node"], site, clock_type, source.rate_hz, utc_source)
 
 
+class EarlyStop:
+    """Signals while the daemon starts, remembered and acted on once it runs (their default
+    action would kill it, without its offline status): SIGTERM/SIGINT stop, SIGHUP reloads."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.reload_requested = False
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._catch)
+
+    def _catch(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.requested = True
+
+
 def run(args: argparse.Namespace) -> int:
-    # a reload asked for while starting must not kill the daemon (SIGHUP's default action);
-    # the reload handler is installed once the event loop runs
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    early = EarlyStop()
     cfg = config_mod.load(args.config)
     _apply_overrides(cfg, args)
     _set_log_level(cfg.logging.level)
-    return asyncio.run(_main(cfg, args))
+    return asyncio.run(_main(cfg, args, early))
 
 
-async def _main(cfg: Config, args: argparse.Namespace) -> int:
+async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
+    from sensord.daemon.notify import Notifier
+    from sensord.daemon.outputs import DaemonOutputs
+    from sensord.daemon.pipeline import Pipeline
+    from sensord.fusion.publishing import DetectionStream
+    from sensord.publish.mqtt import MqttSettings, Publisher
+    from sensord.source.pacing import RealtimeSource
+
     rx = cfg.receiver
     site = Site(rx.lat_deg, rx.lon_deg, rx.alt_m)
     source = _source(cfg, args.rate)
@@ -189,6 +214,11 @@ async def _main(cfg: Config, args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, pipeline.stop)
     loop.add_signal_handler(signal.SIGHUP, reload)
+    if early.reload_requested:
+        reload()
+    if early.requested:
+        log.info("stop requested while starting")
+        pipeline.stop()
 
     if publisher is not None:
         info = _info(cfg, site, source).encode()
