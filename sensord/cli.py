@@ -15,6 +15,7 @@ import os
 import sys
 from typing import NoReturn
 
+import sensord
 from sensord import __version__
 from sensord.errors import UserError
 
@@ -54,7 +55,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the command named in ``argv`` gets its module imported and its
     options (the others are listed by name and help)."""
     chosen = _command_in(sys.argv[1:] if argv is None else argv)
-    parser = OneLineParser(prog="sensord", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="sensord", description=(sensord.__doc__ or "").strip())
     parser.add_argument("--version", action="version", version=f"sensord {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="debug output (-vv: of libraries too)"
