@@ -66,13 +66,12 @@ def _catches(pid: int, signum: int) -> bool:
     return False
 
 
-def test_sigterm_while_starting_stops_cleanly_instead_of_killing(tmp_path):
+def test_sigterm_while_starting_stops_cleanly_instead_of_killing(tmp_path, broker):
     import signal
     import time
 
-    # MQTT off: a publisher stopped while it is still connecting leaves aiomqtt's task
-    # pending (a traceback at exit), a fault of the publisher's own
-    cfg = write_config(tmp_path / "c.toml", 1883, MODES1, enabled=False)
+    # the daemon finishes connecting before it stops: its offline status goes out
+    cfg = write_config(tmp_path / "c.toml", broker.port, MODES1, protocol=broker.protocol)
     proc = sensord("run", "-c", str(cfg), "--realtime")
     deadline = time.monotonic() + 30
     while not _catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:

@@ -23,6 +23,7 @@ from sensord.source.iqfile import IQFileSource, open_source, rate_argument
 if TYPE_CHECKING:  # the daemon's modules are imported once the stop signals are caught
     from sensord.daemon.notify import Notifier
     from sensord.daemon.pipeline import Pipeline
+    from sensord.publish.mqtt import Publisher
 
 log = logging.getLogger("sensord.run")
 FLUSH_DEADLINE_S = 5.0
@@ -216,9 +217,6 @@ async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload)
     if early.reload_requested:
         reload()
-    if early.requested:
-        log.info("stop requested while starting")
-        pipeline.stop()
 
     if publisher is not None:
         info = _info(cfg, site, source).encode()
@@ -228,6 +226,10 @@ async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
     )
     pipeline_task = asyncio.create_task(pipeline.run())
     watchdog_task = asyncio.create_task(_systemd(notifier, pipeline))
+    if early.requested:
+        await _finish_starting(publisher)
+        log.info("stop requested while starting")
+        pipeline.stop()
     try:
         await pipeline_task
     finally:
@@ -245,6 +247,16 @@ async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
         pipeline.chain.tracker.stats.tracks_created,
     )
     return 0
+
+
+async def _finish_starting(publisher: Publisher | None) -> None:
+    """Before a stop asked for during start-up: let the publisher connect (within the flush
+    deadline), so the offline status goes out and the connection closes cleanly."""
+    deadline = asyncio.get_running_loop().time() + FLUSH_DEADLINE_S
+    while publisher is not None and not publisher.stats.connected:
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _systemd(notifier: Notifier, pipeline: Pipeline) -> None:
