@@ -158,6 +158,7 @@ async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
     from sensord.publish.mqtt import MqttSettings, Publisher
     from sensord.source.pacing import RealtimeSource
 
+    _set_log_level(cfg.logging.level)  # again: importing aiomqtt reset its logger's level
     rx = cfg.receiver
     site = Site(rx.lat_deg, rx.lon_deg, rx.alt_m)
     source = _source(cfg, args.rate)
