@@ -34,7 +34,7 @@ import stat
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +82,10 @@ def _utc_check(value: str) -> str | None:
 
 def key(default: Any, doc: str, check: Check | None = None, required: bool = False) -> Any:
     """A configuration key: its default, meaning, optional check, and whether it is required."""
-    return field(default=default, metadata={"doc": doc, "check": check, "required": required})
+    metadata = {"doc": doc, "check": check, "required": required}
+    if isinstance(default, list):  # a mutable default: each section gets its own copy
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 class Section:
@@ -203,6 +206,38 @@ class LoggingConfig(Section):
     level: str = key("info", "log level", _choice(*LOG_LEVELS))
 
 
+def _site_text(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        lat, lon, _alt = (float(v) for v in value.split(","))
+    except ValueError:
+        return "must be 'LAT,LON,ALT_M' (degrees, metres) or ''"
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return "must be 'LAT,LON,ALT_M' with the latitude in -90..90, longitude in -180..180"
+    return None
+
+
+def _node_names(value: list[str]) -> str | None:
+    if all(n and "/" not in n for n in value):
+        return None
+    return "must be node names (not empty, no '/')"
+
+
+@dataclass
+class FusionSection(Section):
+    """``sensord fuse`` only (``configs/fuse.toml``); ``sensord run`` ignores it."""
+
+    site: str = key("", "fusion frame origin 'LAT,LON,ALT_M'; '' = the first node's", _site_text)
+    # key() gives a list default its own factory (RUF009 cannot see that)
+    nodes: list[str] = key([], "nodes to fuse (names); [] = every node", _node_names)  # noqa: RUF009
+    shards: list[int] = key([], "shards taken (detections/<k>); [] = unsharded")  # noqa: RUF009
+    reorder_window_s: float = key(1.0, "detections held to apply in UTC order", _range(0, 30))
+    dedup_window_s: float = key(0.2, "copies of a reply within this are one", _range(0, 5))
+    max_node_range_km: float = key(1000.0, "nodes farther are refused", _range(1, 20000))
+    max_target_range_km: float = key(600.0, "positions farther are refused", _range(1, 5000))
+
+
 # [tracker] is the tracker's own TrackerConfig: every parameter is settable, with the
 # tracker's defaults. The checks below bound each; a parameter added to TrackerConfig later
 # is settable at once (numbers must then be finite and not negative until given a range).
@@ -213,6 +248,7 @@ TRACKER_CHECKS: dict[str, Check] = {
     "imm_cv_sigma_accel_v_mps2": _range(0.01, 100),
     "imm_ca_sigma_jerk_h_mps3": _range(0.01, 100),
     "imm_ca_sigma_jerk_v_mps3": _range(0.01, 100),
+    "nonlinear_filter": _choice("auto", "ekf", "ukf"),
     "gate_chi2": _range(1, 1000),
     "max_speed_mps": _range(50, 2000),
     "max_accel_mps2": _range(1, 200),
@@ -264,6 +300,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig, metadata=SECTION)
     outputs: OutputsConfig = field(default_factory=OutputsConfig, metadata=SECTION)
     logging: LoggingConfig = field(default_factory=LoggingConfig, metadata=SECTION)
+    fusion: FusionSection = field(default_factory=FusionSection, metadata=SECTION)
     path: Path | None = field(default=None, compare=False)
     text: str = field(default="", compare=False, repr=False)
 
@@ -271,6 +308,10 @@ class Config:
         if name not in sections():
             raise KeyError(name)
         return getattr(self, name)
+
+    def keys(self) -> list[str]:
+        """The section names (``{**cfg}`` gives the sections by name)."""
+        return list(sections())
 
     def override(self, name: str, key_name: str, value: Any, origin: str) -> None:
         """Set one key from the command line (``origin``, e.g. ``--rate``), checked like the
@@ -317,6 +358,17 @@ def _checked(cls: type, name: str, value: Any, where: Callable[[], str]) -> Any:
     """``value`` converted to the key's type and checked; UserError saying where."""
     hints = dict((f.name, (f, h)) for f, h in _section_fields(cls))
     f, hint = hints[name]
+    if typing.get_origin(hint) is list:  # list[X]: a TOML array of X
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list) or not all(
+            isinstance(v, item) and not (isinstance(v, bool) and item is not bool) for v in value
+        ):
+            raise UserError(f"{where()}: must be a list of {item.__name__}, got {value!r}")
+        check = f.metadata.get("check")
+        problem = check(value) if check else None
+        if problem:
+            raise UserError(f"{where()}: {problem} (got {value!r})")
+        return list(value)
     accepted = _accepted(hint)
     if float in accepted and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -367,8 +419,14 @@ def where(path: Path | None, text: str, section_name: str, key_name: str | None)
     return f"{loc}: {name}"
 
 
-def parse(text: str, path: Path | None = None) -> Config:
-    """Validate TOML text; UserError naming the file, line and key on any fault."""
+def parse(
+    text: str, path: Path | None = None, required: Collection[tuple[str, str]] | None = None
+) -> Config:
+    """Validate TOML text; UserError naming the file, line and key on any fault.
+
+    ``required`` (section, key) pairs must be given; by default the keys marked required
+    (a receiver's position, for ``run``); ``frozenset()`` for ``fuse``, which has none.
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -391,7 +449,7 @@ def parse(text: str, path: Path | None = None) -> Config:
         values = {}
         for key_name, f in own.items():
             if key_name not in given:
-                if f.metadata.get("required"):
+                if f.metadata.get("required") if required is None else (name, key_name) in required:
                     raise UserError(f"{path or '<config>'}: [{name}] {key_name} is required")
                 continue
             values[key_name] = _checked(
@@ -406,8 +464,8 @@ def parse(text: str, path: Path | None = None) -> Config:
     return cfg
 
 
-def load(path: str | Path) -> Config:
-    """Read and validate a configuration file."""
+def load(path: str | Path, required: Collection[tuple[str, str]] | None = None) -> Config:
+    """Read and validate a configuration file (``required`` as in ``parse``)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -415,7 +473,7 @@ def load(path: str | Path) -> Config:
         raise UserError(f"{p}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{p}: cannot read: {exc}") from None
-    return parse(text, p)
+    return parse(text, p, required)
 
 
 def defaults() -> dict[str, dict[str, Any]]:
@@ -424,7 +482,10 @@ def defaults() -> dict[str, dict[str, Any]]:
     for name, cls in sections().items():
         out[name] = {}
         for f, _ in _section_fields(cls):
-            out[name][f.name] = f.default if f.default is not MISSING else None
+            if f.default is not MISSING:
+                out[name][f.name] = f.default
+            elif f.default_factory is not MISSING:
+                out[name][f.name] = f.default_factory()
     return out
 
 

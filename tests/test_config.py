@@ -101,22 +101,28 @@ def test_every_tracker_parameter_is_settable_from_the_toml():
     for f in dataclasses.fields(TrackerConfig):
         if f.type in (bool, "bool"):
             changed[f.name] = not f.default
+        elif f.type in (str, "str"):
+            continue  # a choice: checked below
         elif f.name in ("confirm_m", "confirm_n"):
             continue
         else:
             changed[f.name] = f.default * 1.5 + 1 if f.type in (float, "float") else f.default + 1
     body = "".join(f"{k} = {str(v).lower()}\n" for k, v in changed.items())
+    body += 'nonlinear_filter = "ukf"\n'
     cfg = parse(SITE_TOML + "[tracker]\nconfirm_m = 2\nconfirm_n = 4\n" + body)
     assert isinstance(cfg.tracker, TrackerConfig)
     for key, value in changed.items():
         assert getattr(cfg.tracker, key) == pytest.approx(value), key
     assert (cfg.tracker.confirm_m, cfg.tracker.confirm_n) == (2, 4)
+    assert cfg.tracker.nonlinear_filter == "ukf"
+    with pytest.raises(UserError, match=r"\[tracker\] nonlinear_filter: must be one of auto"):
+        parse(SITE_TOML + "[tracker]\nnonlinear_filter = 'kalman'\n")
 
 
 def test_sections_are_typed_dataclasses_with_the_tracker_defaults():
     cfg = parse(SITE_TOML)
     assert list(sections()) == [
-        "receiver", "source", "demod", "tracker", "mqtt", "outputs", "logging"
+        "receiver", "source", "demod", "tracker", "mqtt", "outputs", "logging", "fusion"
     ]  # fmt: skip
     assert cfg.tracker == TrackerConfig()
     assert cfg.receiver.max_range_km == 400.0 and cfg.mqtt.port == 1883
@@ -229,3 +235,20 @@ def test_broker_hints_say_what_to_check():
     hint = broker_error_hint("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", mqtt)
     assert "ca_file" in hint and "host (127.0.0.1)" in hint
     assert broker_error_hint("timed out", mqtt) == ""
+
+
+def test_fusion_section_lists_and_a_config_without_a_receiver():
+    cfg = parse("[fusion]\nnodes = ['north', 'south']\nshards = [0, 3]\n", required=frozenset())
+    assert cfg.fusion.nodes == ["north", "south"] and cfg.fusion.shards == [0, 3]
+    assert Config().fusion.nodes == [] and Config().fusion.nodes is not Config().fusion.nodes
+    for body, expected in [
+        ("nodes = ['a/b']", "[fusion] nodes: must be node names"),
+        ("nodes = 'north'", "[fusion] nodes: must be a list of str"),
+        ("shards = [1, true]", "[fusion] shards: must be a list of int"),
+        ("site = '95,4,0'", "[fusion] site: must be 'LAT,LON,ALT_M' with the latitude"),
+    ]:
+        with pytest.raises(UserError) as err:
+            parse(f"[fusion]\n{body}\n", required=frozenset())
+        assert expected in str(err.value), err.value
+    with pytest.raises(UserError, match=r"\[receiver\] lat_deg is required"):
+        parse("[fusion]\n")

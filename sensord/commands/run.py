@@ -20,10 +20,9 @@ from sensord.errors import UserError
 from sensord.geo import Site
 from sensord.source.iqfile import IQFileSource, open_source, rate_argument
 
-if TYPE_CHECKING:  # the daemon's modules are imported once the stop signals are caught
-    from sensord.daemon.notify import Notifier
+if TYPE_CHECKING:  # the daemon's modules are imported once the signals are caught
     from sensord.daemon.pipeline import Pipeline
-    from sensord.publish.mqtt import Publisher
+    from sensord.sinks.base import Sink
 
 log = logging.getLogger("sensord.run")
 FLUSH_DEADLINE_S = 5.0
@@ -126,8 +125,9 @@ def _info(cfg: Config, site: Site, source) -> str:
 
 
 class EarlyStop:
-    """Signals while the daemon starts, remembered and acted on once it runs (their default
-    action would kill it, without its offline status): SIGTERM/SIGINT stop, SIGHUP reloads."""
+    """Signals before the event loop's handlers exist (the daemon's modules are imported
+    after this is installed), remembered and acted on once it runs; their default action
+    would kill it without its offline status. SIGTERM/SIGINT stop, SIGHUP reloads."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -147,60 +147,36 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config)
     _apply_overrides(cfg, args)
     _set_log_level(cfg.logging.level)
-    return asyncio.run(_main(cfg, args, early))
+    return asyncio.run(_main(cfg, args, early=early))
 
 
-async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
+async def _main(
+    cfg: Config,
+    args: argparse.Namespace,
+    extra_sinks: list[Sink] | None = None,
+    early: EarlyStop | None = None,
+) -> int:
+    """The daemon: pipeline -> fan-out -> sinks; ``extra_sinks`` join the configured ones."""
     from sensord.daemon.notify import Notifier
-    from sensord.daemon.outputs import DaemonOutputs
+    from sensord.daemon.outputs import daemon_sinks
     from sensord.daemon.pipeline import Pipeline
-    from sensord.fusion.publishing import DetectionStream
-    from sensord.publish.mqtt import MqttSettings, Publisher
+    from sensord.daemon.watchdog import Watchdog
+    from sensord.sinks.fanout import FanOut
+    from sensord.sinks.mqtt import MqttSink
+    from sensord.sinks.table import TrackTable
     from sensord.source.pacing import RealtimeSource
 
     _set_log_level(cfg.logging.level)  # again: importing aiomqtt reset its logger's level
-    rx = cfg.receiver
-    site = Site(rx.lat_deg, rx.lon_deg, rx.alt_m)
-    source = _source(cfg, args.rate)
-    file_source = isinstance(source, IQFileSource)
-    if file_source:
-        log.info(
-            "reading %s at %g MS/s, UTC from %s",
-            source.path,
-            source.rate_hz / 1e6,
-            source.utc_source,
-        )
-    if file_source and cfg.source.realtime:
-        source = RealtimeSource(source)
-    tracker_config = cfg.tracker
-    mq = cfg["mqtt"]
-    publisher = None
-    pipeline: Pipeline | None = None
-    if mq["enabled"]:
-        settings = MqttSettings.from_config(mq, config_mod.mqtt_password(mq))
-        publisher = Publisher(
-            settings, stats_source=lambda: pipeline.statistics() if pipeline else {}
-        )
-    pipeline = Pipeline(
-        source,
-        site,
-        publisher,
-        fix_bits=cfg["demod"]["fix_bits"],
-        max_range_m=rx["max_range_km"] * 1e3,
-        tracker_config=tracker_config,
-        publish_frames=mq["publish_frames"],
-        publish_detections=mq["publish_detections"],
-        detection_stream=DetectionStream(
-            mq["node"], site, mq["detections_schema"], mq["detection_shards"]
-        ),
-        stall_grace_s=cfg["source"]["stall_grace_s"],
-        lossless=file_source,
-    )
-    outputs = DaemonOutputs(cfg["outputs"], site, publisher, mq["node"])
-    await outputs.start()
-    pipeline.on_step = outputs.on_step
-    notifier = Notifier()
     loop = asyncio.get_running_loop()
+    pipeline: Pipeline | None = None
+    publisher = None
+    stop_requested = early is not None and early.requested
+
+    def stop() -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        if pipeline is not None:
+            pipeline.stop()
 
     def reload() -> None:
         try:
@@ -213,34 +189,64 @@ async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
             publisher.settings.rate_limit_s = fresh["mqtt"]["rate_limit_s"]
         log.info("configuration reloaded (log level, rate limit)")
 
+    # first of all: a signal during a slow start (opening a dongle) is not fatal
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, pipeline.stop)
+        loop.add_signal_handler(sig, stop)
     loop.add_signal_handler(signal.SIGHUP, reload)
-    if early.reload_requested:
+    if early is not None and early.reload_requested:
         reload()
-
+    if stop_requested:
+        log.info("stop requested while starting")
+    rx = cfg.receiver
+    site = Site(rx.lat_deg, rx.lon_deg, rx.alt_m)
+    source = _source(cfg, getattr(args, "rate", None))
+    file_source = isinstance(source, IQFileSource)
+    if file_source:
+        log.info(
+            "reading %s at %g MS/s, UTC from %s",
+            source.path,
+            source.rate_hz / 1e6,
+            source.utc_source,
+        )
+    if file_source and cfg.source.realtime:
+        source = RealtimeSource(source)
+    tracker_config = cfg.tracker
+    mq = cfg["mqtt"]
+    table = TrackTable()
+    password = config_mod.mqtt_password(mq) if mq["enabled"] else None
+    sinks = daemon_sinks(
+        cfg, site, table, password, lambda: pipeline.statistics() if pipeline else {}
+    )
+    sinks += extra_sinks or []
+    publisher = next((s.publisher for s in sinks if isinstance(s, MqttSink)), None)
+    fanout = FanOut(sinks, table)
+    pipeline = Pipeline(
+        source,
+        site,
+        fanout,
+        fix_bits=cfg["demod"]["fix_bits"],
+        max_range_m=rx["max_range_km"] * 1e3,
+        tracker_config=tracker_config,
+        stall_grace_s=cfg["source"]["stall_grace_s"],
+        lossless=file_source,
+        sensor_id=mq["node"],
+    )
+    if stop_requested:
+        pipeline.stop()
+    await fanout.start()
+    notifier = Notifier()
     if publisher is not None:
         info = _info(cfg, site, source).encode()
         publisher.extra([(f"{publisher.settings.base}/info", info, True)])
-    publisher_task = (
-        asyncio.create_task(publisher.run(mq["stats_interval_s"])) if publisher else None
-    )
-    pipeline_task = asyncio.create_task(pipeline.run())
-    watchdog_task = asyncio.create_task(_systemd(notifier, pipeline))
-    if early.requested:
-        await _finish_starting(publisher)
-        log.info("stop requested while starting")
-        pipeline.stop()
+    watchdog = Watchdog(notifier, pipeline)
+    watchdog.start()
     try:
-        await pipeline_task
+        await pipeline.run()
     finally:
-        watchdog_task.cancel()
+        watchdog.stop()
         notifier.stopping()
-        if publisher is not None and publisher_task is not None:
-            await publisher.stop(FLUSH_DEADLINE_S)
-            publisher_task.cancel()
+        await fanout.close(FLUSH_DEADLINE_S)
     s = pipeline.chain.demod.stats
-    await outputs.close(s.samples)
     log.info(
         "stopped: %d samples, %d frames, %d tracks created",
         s.samples,
@@ -248,29 +254,3 @@ async def _main(cfg: Config, args: argparse.Namespace, early: EarlyStop) -> int:
         pipeline.chain.tracker.stats.tracks_created,
     )
     return 0
-
-
-async def _finish_starting(publisher: Publisher | None) -> None:
-    """Before a stop asked for during start-up: let the publisher connect (within the flush
-    deadline), so the offline status goes out and the connection closes cleanly."""
-    deadline = asyncio.get_running_loop().time() + FLUSH_DEADLINE_S
-    while publisher is not None and not publisher.stats.connected:
-        if asyncio.get_running_loop().time() > deadline:
-            return
-        await asyncio.sleep(0.05)
-
-
-async def _systemd(notifier: Notifier, pipeline: Pipeline) -> None:
-    """READY=1 once samples flow; WATCHDOG=1 while they keep flowing."""
-    if not notifier.enabled:
-        return
-    await pipeline.first_samples.wait()
-    if pipeline.healthy():
-        notifier.ready("samples flowing")
-    interval = notifier.watchdog_interval_s
-    if interval is None:
-        return
-    while True:
-        if pipeline.healthy():
-            notifier.watchdog()
-        await asyncio.sleep(interval)

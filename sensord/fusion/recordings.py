@@ -52,7 +52,8 @@ class RecordingSpec:
 def fuse_recordings(
     specs: list[RecordingSpec], fuser: Fuser, fix_bits: int = 1, max_range_m: float = 400e3
 ) -> Iterator[list[TrackUpdate]]:
-    """Fused track updates, one list per block taken (in UTC order across recordings)."""
+    """Fused track updates, one list (maybe empty) per block taken, in UTC order across the
+    recordings; the fuser has released every detection up to ``fuser.released_utc``."""
     names = [s.node for s in specs]
     if len(set(names)) != len(names):
         raise UserError(f"--recording: node names must differ, got {names}")
@@ -91,9 +92,5 @@ def fuse_recordings(
             delivered[node] = end_utc
         else:
             del delivered[node]
-        updates = fuser.step(min(delivered.values(), default=end_utc))
-        if updates:
-            yield updates
-    final = fuser.flush()
-    if final:
-        yield final
+        yield fuser.step(min(delivered.values(), default=end_utc))
+    yield fuser.flush()
