@@ -22,6 +22,7 @@ from sensord.source.iqfile import IQFileSource, open_source, rate_argument
 
 if TYPE_CHECKING:  # the daemon's modules are imported once the signals are caught
     from sensord.daemon.pipeline import Pipeline
+    from sensord.publish.mqtt import Publisher
     from sensord.sinks.base import Sink
 
 log = logging.getLogger("sensord.run")
@@ -231,8 +232,6 @@ async def _main(
         lossless=file_source,
         sensor_id=mq["node"],
     )
-    if stop_requested:
-        pipeline.stop()
     await fanout.start()
     notifier = Notifier()
     if publisher is not None:
@@ -240,6 +239,9 @@ async def _main(
         publisher.extra([(f"{publisher.settings.base}/info", info, True)])
     watchdog = Watchdog(notifier, pipeline)
     watchdog.start()
+    if stop_requested:  # asked for while starting: stop once the publisher is connected
+        await _finish_starting(publisher)
+        pipeline.stop()
     try:
         await pipeline.run()
     finally:
@@ -254,3 +256,14 @@ async def _main(
         pipeline.chain.tracker.stats.tracks_created,
     )
     return 0
+
+
+async def _finish_starting(publisher: Publisher | None) -> None:
+    """Before a stop asked for during start-up: let the publisher connect (within the flush
+    deadline), so the offline status goes out and the connection closes cleanly (a
+    publisher stopped while it connects leaves aiomqtt's task pending: a traceback at exit)."""
+    deadline = asyncio.get_running_loop().time() + FLUSH_DEADLINE_S
+    while publisher is not None and not publisher.stats.connected:
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.05)
