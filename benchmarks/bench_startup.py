@@ -92,9 +92,16 @@ def importtime(module: str) -> tuple[float, dict[str, float]]:
     return total, dict(by_package)
 
 
+# what each command imports before its first sample (run imports its daemon lazily)
+COMMAND_IMPORTS = {
+    "decode": "sensord.commands.decode, sensord.demod, sensord.frames",
+    "run": "sensord.commands.run, sensord.daemon.pipeline, sensord.daemon.outputs, "
+    "sensord.daemon.watchdog, sensord.sinks.mqtt",
+}
+
+
 def import_summary() -> None:
-    for command in ("decode", "run"):
-        module = f"sensord.commands.{command}"
+    for module in COMMAND_IMPORTS.values():
         total, by_package = importtime(module)
         print(f"\npython -X importtime -c 'import {module}': {total:.3f} s, by package (self time)")
         for name, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
