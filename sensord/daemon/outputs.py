@@ -10,7 +10,6 @@ from sensord.config import Config
 from sensord.errors import UserError
 from sensord.fusion.publishing import DetectionStream
 from sensord.geo import Site
-from sensord.metrics import SensorMetrics
 from sensord.outputs.aircraft_json import AircraftJsonWriter
 from sensord.outputs.hass import HassDiscovery
 from sensord.outputs.tcp import BroadcastServer
@@ -60,5 +59,7 @@ def daemon_sinks(
     if out["aircraft_json_dir"]:
         sinks.append(AircraftJsonSink(AircraftJsonWriter(out["aircraft_json_dir"], table)))
     if out["metrics_port"]:
+        from sensord.metrics import SensorMetrics  # prometheus_client: only when served
+
         sinks.append(MetricsSink(SensorMetrics(), site, table, out["metrics_port"], bind))
     return sinks
