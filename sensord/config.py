@@ -156,7 +156,8 @@ class MqttConfig(Section):
     qos_state: int = key(1, "QoS of tracks, events, status", _choice(0, 1, 2))
     qos_stream: int = key(0, "QoS of frames and detections", _choice(0, 1, 2))
     rate_limit_s: float = key(1.0, "at most one track state per ...", _range(0, 60))
-    publish_frames: bool = key(False, "raw frames on .../frames")
+    publish_frames: bool = key(True, "frames on .../frames (MLAT reads them)")
+    frames_schema: int = key(2, "2: a batch per block (MLAT); 1: v1 messages", _choice(1, 2))
     publish_detections: bool = key(True, "detections on .../detections (fusion)")
     detections_schema: int = key(2, "2: a batch per block; 1: v1 messages", _choice(1, 2))
     detection_shards: int = key(0, "detections/<k> by ICAO; 0 = one topic", _range(0, 4096))
@@ -236,6 +237,7 @@ class FusionSection(Section):
     dedup_window_s: float = key(0.2, "copies of a reply within this are one", _range(0, 5))
     max_node_range_km: float = key(1000.0, "nodes farther are refused", _range(1, 20000))
     max_target_range_km: float = key(600.0, "positions farther are refused", _range(1, 5000))
+    mlat: bool = key(False, "multilaterate from the nodes' frames (v2; docs/mlat.md)")
 
 
 # [tracker] is the tracker's own TrackerConfig: every parameter is settable, with the

@@ -5,11 +5,17 @@ mid-run, and the fusion load split across two workers by shard topics."""
 from __future__ import annotations
 
 import json
+import re
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
+import urllib.request
 
 import pytest
-from conftest import MOSQUITTO, Subscriber
+from conftest import MOSQUITTO, Subscriber, free_port
 from fusion_net import fusion_config as fusion_toml
 from fusion_net import make_network, node_config
 from test_daemon import finish, sensord
@@ -39,6 +45,17 @@ def start_nodes(network, broker, tmp_path, **mqtt):
         )
         procs[s.name] = sensord("run", "-c", str(cfg), "--realtime")
     return procs
+
+
+def _lines(sock: socket.socket) -> list[str]:
+    """Lines read from ``sock`` until it closes."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    return data.decode(errors="replace").splitlines()
 
 
 def fused_states(sub: Subscriber, node: str = "fusion") -> list[dict]:
@@ -73,13 +90,29 @@ def stop(proc) -> str:
 
 
 def test_nodes_and_fusion_over_mosquitto_give_one_consistent_picture(network, broker, tmp_path):
+    """The fused picture against truth, bad input on the subscription counted per node, and
+    every consumer a receiver has (aircraft.json, SBS, metrics, Home Assistant, watch)
+    working from the fusion node."""
     sub = Subscriber(broker.port)
-    fuse = sensord(
-        "fuse",
-        "-c",
-        str(fusion_toml(tmp_path / "fuse.toml", broker.port, reorder_window_s=WINDOW_S)),
+    ha = Subscriber(broker.port, "homeassistant/#")
+    sbs_port, metrics_port = free_port(), free_port()
+    outputs = {
+        "aircraft_json_dir": str(tmp_path / "json"),
+        "sbs_port": sbs_port,
+        "metrics_port": metrics_port,
+        "hass_discovery": True,
+    }
+    (tmp_path / "json").mkdir()
+    cfg = fusion_toml(
+        tmp_path / "fuse.toml", broker.port, reorder_window_s=WINDOW_S, outputs=outputs
     )
+    fuse = sensord("fuse", "-c", str(cfg))
     wait_subscribed(sub)
+    sbs = socket.create_connection(("127.0.0.1", sbs_port), timeout=5)
+    sbs.settimeout(None)  # quiet until the nodes start
+    sbs_lines: list[str] = []
+    reader = threading.Thread(target=lambda: sbs_lines.extend(_lines(sbs)), daemon=True)
+    reader.start()
     nodes = start_nodes(network, broker, tmp_path)
     time.sleep(2.0)
     # bad input on the subscription while the nodes run
@@ -123,7 +156,17 @@ def test_nodes_and_fusion_over_mosquitto_give_one_consistent_picture(network, br
         code, err = finish(proc)
         assert code == 0, (name, err)
     time.sleep(WINDOW_S + 1.5)
-    err = stop(fuse)
+    # the consumers, while the fusion node runs
+    aircraft = json.loads((tmp_path / "json" / "aircraft.json").read_text())["aircraft"]
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
+    watch = subprocess.run(
+        [sys.executable, "-m", "sensord", "watch", "--port", str(broker.port), "--node", "fusion",
+         "--duration", "2", "--plain"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    err = stop(fuse)  # closes the SBS server: the reader sees the end
+    reader.join(10)
+    sbs.close()
     time.sleep(0.5)
     sub.close()
     bad.close()
@@ -151,6 +194,14 @@ def test_nodes_and_fusion_over_mosquitto_give_one_consistent_picture(network, br
     assert nodes_status["nan"]["bad_info"] == 1
     for s in network.rec.sites:
         assert nodes_status[s.name]["used"] > 0 and nodes_status[s.name]["invalid"] == 0
+    fused_icao = {s["icao"] for s in states}
+    assert {a["hex"].upper() for a in aircraft} & fused_icao
+    assert any(line.startswith("MSG,3,") and line.split(",")[4] in fused_icao for line in sbs_lines)
+    assert re.search(rb'sensord_tracks\{state="confirmed"\} [1-9]', metrics), metrics[:2000]
+    ha.close()
+    assert any(t.startswith("homeassistant/device_tracker/") for t, _, _ in ha.messages)
+    assert watch.returncode == 0, watch.stderr
+    assert any(icao in watch.stdout for icao in fused_icao)
 
 
 def test_a_receiver_killed_mid_run_hands_its_aircraft_over(network, broker, tmp_path):

@@ -53,11 +53,14 @@ def _site(text: str) -> Site | None:
     return Site(lat, lon, alt)
 
 
-def subscriptions(prefix: str, nodes: list[str], shards: list[int]) -> list[str]:
-    """The topic filters of a fusion worker."""
+def subscriptions(
+    prefix: str, nodes: list[str], shards: list[int], mlat: bool = False
+) -> list[str]:
+    """The topic filters of a fusion worker (with ``mlat``, the nodes' frames too)."""
     who = nodes or ["+"]
     detections = [f"detections/{k}" for k in shards] if shards else ["detections"]
-    return [f"{prefix}/{n}/{kind}" for n in who for kind in ("info", "status", *detections)]
+    kinds = ("info", "status", *detections, *(("frames",) if mlat else ()))
+    return [f"{prefix}/{n}/{kind}" for n in who for kind in kinds]
 
 
 @dataclass
@@ -98,7 +101,14 @@ class FusionService:
             tr,  # the configuration's [tracker]: the tracker's own TrackerConfig
         )
         self.settings = MqttSettings.from_config(mq, password)
-        self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"])
+        self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"], fc["mlat"])
+        self.mlat = None
+        if fc["mlat"]:
+            from sensord.mlat.engine import MlatConfig
+            from sensord.mlat.feed import MlatFeed
+
+            hold_s = min(1.0, max(fc["reorder_window_s"] / 2, 0.2))
+            self.mlat = MlatFeed(self.fuser, MlatConfig(hold_s=hold_s))
         self.table = TrackTable()
         # the fused picture republishes no detections; range metrics are from the site
         sink_cfg = {**cfg, "mqtt": {**mq, "publish_detections": False, "publish_frames": False}}
@@ -121,6 +131,7 @@ class FusionService:
             "subscribed": self.subscriber_connected,
             **self.fuser.statistics(),
             "sinks": self.fanout.status(),
+            **({"mlat": self.mlat.status()} if self.mlat is not None else {}),
         }
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -136,6 +147,11 @@ class FusionService:
         if kind == "info":
             if payload:
                 self.fuser.node_info(node, payload)
+                if self.mlat is not None:
+                    self.mlat.node_info_payload(node, payload)
+        elif kind == "frames":
+            if self.mlat is not None and self.mlat.frames_payload(node, payload):
+                self.clock.seen(self.fuser.newest_utc)
         elif kind == "status":
             if payload:
                 self.fuser.node_status(node, payload)
