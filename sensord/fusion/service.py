@@ -18,7 +18,6 @@ import contextlib
 import logging
 import math
 import signal
-import ssl
 import time
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from sensord.errors import UserError
 from sensord.fusion.fuser import Fuser, FusionConfig
 from sensord.geo import Site
 from sensord.publish.mqtt import BACKOFF_S, MqttSettings
+from sensord.publish.transport import mqtt_client
 from sensord.sinks.base import Step
 from sensord.sinks.fanout import FanOut
 from sensord.sinks.table import TrackTable
@@ -169,35 +169,12 @@ class FusionService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.tick_s)
 
-    def _client(self) -> aiomqtt.Client:
-        s = self.settings
-        tls = None
-        if s.tls:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=s.ca_file,
-                certfile=s.cert_file,
-                keyfile=s.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        protocol = aiomqtt.ProtocolVersion.V5 if s.protocol == 5 else aiomqtt.ProtocolVersion.V311
-        return aiomqtt.Client(
-            s.host,
-            s.port,
-            username=s.username,
-            password=s.password,
-            identifier=f"sensord-{s.node}-in",
-            protocol=protocol,
-            keepalive=s.keepalive_s,
-            tls_params=tls,
-            timeout=10,
-        )
-
     async def subscribe(self) -> None:
         """Receive until stopped; reconnect with backoff (logged once per outage)."""
         attempt = 0
         while not self._stopping.is_set():
             try:
-                async with self._client() as client:
+                async with mqtt_client(self.settings, role="in") as client:
                     for topic in self.topics:
                         await client.subscribe(topic, qos=1)
                     attempt = 0
