@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     d = tmp_path_factory.mktemp("rec")
-    stem = d / "sim"
+    stem = d / "sim_2000k"  # the rate in the name, as simulate writes it
     subprocess.run(
         [
             sys.executable,

@@ -70,7 +70,7 @@ class EmbeddedBroker:
         self._broker: Any = None
 
     async def start(self) -> None:
-        from amqtt.broker import Broker  # type: ignore[import-untyped]
+        from amqtt.broker import Broker
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},

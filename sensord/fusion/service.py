@@ -35,7 +35,6 @@ from sensord.sinks.fanout import FanOut
 from sensord.sinks.files import MetricsSink
 from sensord.sinks.mqtt import MqttSink
 from sensord.sinks.table import TrackTable
-from sensord.tracker.tracker import TrackerConfig
 from sensord.web.picture import Receiver
 from sensord.web.wiring import WebOutputs
 
@@ -89,7 +88,9 @@ class DataClock:
 class FusionService:
     """Subscriber, fuser and publisher of one fusion worker."""
 
-    def __init__(self, cfg: dict, password: str | None, web_listen: str | None = None) -> None:
+    def __init__(
+        self, cfg: config_mod.Config, password: str | None, web_listen: str | None = None
+    ) -> None:
         fc, tr, mq = cfg["fusion"], cfg["tracker"], cfg["mqtt"]
         if not all(isinstance(n, str) and n and "/" not in n for n in fc["nodes"]):
             raise UserError("[fusion] nodes: a list of node names")
@@ -103,13 +104,7 @@ class FusionService:
                 max_node_range_km=fc["max_node_range_km"],
                 max_target_range_km=fc["max_target_range_km"],
             ),
-            TrackerConfig(
-                imm=tr["imm"],
-                confirm_m=tr["confirm_m"],
-                confirm_n=tr["confirm_n"],
-                coast_after_s=tr["coast_after_s"],
-                drop_after_s=tr["drop_after_s"],
-            ),
+            tr,  # the configuration's [tracker]: the tracker's own TrackerConfig
         )
         self.settings = MqttSettings.from_config(mq, password)
         self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"], fc["mlat"])

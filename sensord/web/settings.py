@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sensord.errors import UserError
 
@@ -21,7 +22,7 @@ class WebSettings:
     any_port_if_taken: bool = False  # sensord demo: a free port rather than an error
 
     @classmethod
-    def from_config(cls, web: dict, listen: str | None = None) -> WebSettings | None:
+    def from_config(cls, web: Any, listen: str | None = None) -> WebSettings | None:
         """The ``[web]`` section, ``listen`` (the flag) overriding; None when not served."""
         text = listen or web.get("listen", "")
         if not text:

@@ -6,6 +6,8 @@ for a caller without one (they only update in-memory state, nothing blocks).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sensord.geo import Site
 from sensord.sinks.base import Step
 from sensord.web.picture import Receiver
@@ -44,7 +46,7 @@ class WebOutputs:
 
     @classmethod
     def from_config(
-        cls, cfg: dict, listen: str | None, site: Site, node: str, publisher=None, registry=None
+        cls, cfg: Any, listen: str | None, site: Site, node: str, publisher=None, registry=None
     ) -> WebOutputs:
         """From ``[web]`` and ``[zones]``; ``listen`` is the ``--web`` flag."""
         settings = WebSettings.from_config(cfg.get("web", {}), listen)
