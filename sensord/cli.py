@@ -25,6 +25,7 @@ COMMANDS = {
     "replay": "replay",
     "demo": "demo",
     "plot": "plot",
+    "radar": "radar",
 }
 
 

@@ -111,6 +111,11 @@ def detect(
     n_rng, n_dop = cmap.shape
     zero = n_dop // 2
     mask[:, max(0, zero - p.zero_doppler_bins) : zero + p.zero_doppler_bins + 1] = False
+    # a maximum on the map's far edge belongs to a target beyond it (range past the last
+    # lag, Doppler past the kept bins: the batched CAF resolves twice the bins it keeps)
+    mask[-1, :] = False
+    mask[:, 0] = False
+    mask[:, -1] = False
     local_max = power >= ndimage.maximum_filter(power, size=3, mode=("nearest", "wrap"))
     cand = np.argwhere(mask & local_max)
     if not len(cand):

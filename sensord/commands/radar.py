@@ -1,0 +1,109 @@
+"""``sensord radar FILE``: passive radar detections from a two-channel recording.
+
+One JSON object per detection with ``--jsonl`` (the payload the daemon publishes), else
+a readable line each; a summary (CPIs processed and discarded with the reasons, CPU per
+stage) goes to stderr. Layouts and processing: docs/radar.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sensord.errors import UserError
+from sensord.radar.cfar import CfarParams
+from sensord.radar.geometry import Bistatic, parse_site
+from sensord.radar.pipeline import RunStats, check_length, results
+from sensord.radar.processor import RadarParams
+from sensord.radar.source import TWO_CHANNEL_DTYPES, TwoChannelFile
+from sensord.source.iqfile import parse_rate
+
+
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """The recording and processing flags ``radar`` and ``plot --range-doppler`` share."""
+    p.add_argument("--rate", type=parse_rate, help="sample rate (default: SigMF, else 2.0e6)")
+    p.add_argument("--format", dest="fmt", choices=tuple(TWO_CHANNEL_DTYPES),
+                   help="sample format (default: SigMF datatype or the file suffix)")  # fmt: skip
+    p.add_argument("--cpi", type=float, default=0.5, help="CPI length, s (default 0.5)")
+    p.add_argument("--range-bins", type=int, default=400, help="range cells (default 400)")
+    p.add_argument("--doppler-bins", type=int, default=200, help="Doppler bins (default 200)")
+    p.add_argument("--pfa", type=float, default=1e-5, help="CFAR false-alarm probability per cell")
+    p.add_argument("--clutter-taps", type=int, default=64,
+                   help="clutter cancellation delay taps (default 64)")  # fmt: skip
+    p.add_argument(
+        "--skew", type=int, help="surveillance channel's known skew, samples (default: measured)"
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("radar", help="passive radar detections from a two-channel recording")
+    p.add_argument("file", help="two-channel recording (.2ch.cu8/.2ch.cs16/.2ch.cf32 or SigMF)")
+    p.add_argument("--tx", required=True, help="transmitter LAT,LON,ALT_M (WGS84)")
+    p.add_argument("--rx", required=True, help="receiver LAT,LON,ALT_M (WGS84)")
+    p.add_argument("--fc", type=float, help="carrier, Hz (default: the SigMF capture's)")
+    p.add_argument("--start-utc", type=float, help="UTC (s) of the first sample")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per detection")
+    add_source_arguments(p)
+    p.set_defaults(func=run)
+
+
+def open_recording(args: argparse.Namespace) -> TwoChannelFile:
+    return TwoChannelFile(args.file, args.fmt, args.rate, getattr(args, "start_utc", None))
+
+
+def params_from(args: argparse.Namespace, src: TwoChannelFile, carrier_hz: float) -> RadarParams:
+    """Processing settings from the flags; UserError on values that cannot work."""
+    if not 0 < args.cpi <= 10:
+        raise UserError(f"--cpi must be between 0 and 10 s, got {args.cpi:g}")
+    if args.range_bins < 2 or args.doppler_bins < 2 or args.doppler_bins % 2:
+        raise UserError("--range-bins must be >= 2 and --doppler-bins even and >= 2")
+    if not 0 < args.pfa < 0.1:
+        raise UserError(f"--pfa must be between 0 and 0.1, got {args.pfa:g}")
+    if not 1 <= args.clutter_taps <= args.range_bins:
+        raise UserError(f"--clutter-taps must be 1..{args.range_bins}")
+    params = RadarParams(
+        rate_hz=src.rate_hz,
+        cpi_s=args.cpi,
+        carrier_hz=carrier_hz,
+        n_range=args.range_bins,
+        n_doppler=args.doppler_bins,
+        clutter_taps=args.clutter_taps,
+        cfar=CfarParams(pfa=args.pfa),
+    )
+    if params.n_samples < 2 * params.n_doppler:
+        raise UserError(
+            f"a CPI of {params.n_samples} samples is too short for {params.n_doppler} Doppler bins"
+        )
+    check_length(src.n_samples, params)
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.rate is None and not str(args.file).endswith((".sigmf-meta", ".sigmf-data")):
+        args.rate = args.rate or 2.0e6
+    src = open_recording(args)
+    carrier = args.fc if args.fc is not None else src.center_hz
+    if carrier is None:
+        raise UserError("give the carrier with --fc HZ (the recording does not say it)")
+    bistatic = Bistatic(parse_site(args.tx, "--tx"), parse_site(args.rx, "--rx"), float(carrier))
+    params = params_from(args, src, bistatic.carrier_hz)
+    stats = RunStats()
+    out = sys.stdout
+    for res in results(src.blocks(), params, stats, src.start_utc, args.skew):
+        for det in res.detections:
+            if args.jsonl:
+                out.write(json.dumps(det.to_dict()) + "\n")
+            else:
+                out.write(
+                    f"t={det.t_s:8.3f}s  R_b={det.bistatic_range_m / 1e3:7.3f} km  "
+                    f"fd={det.doppler_hz:+8.2f} Hz  dR/dt={det.range_rate_mps:+8.1f} m/s  "
+                    f"SNR={det.snr_db:5.1f} dB\n"
+                )
+    print(
+        f"sensord radar: {stats.summary()} (start UTC from {src.start_utc_from})", file=sys.stderr
+    )
+    if stats.cpis and not stats.processed:
+        reason = stats.discarded.most_common(1)[0][0]
+        raise UserError(f"no CPI could be processed: {reason}")
+    return 0
