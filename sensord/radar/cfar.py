@@ -90,6 +90,12 @@ def noise_estimate(power: np.ndarray, p: CfarParams) -> tuple[np.ndarray, np.nda
 HANN_LEAK = np.array([1.0, 1.0, 0.12, 0.004])
 
 
+def searched_cells(shape: tuple[int, int], p: CfarParams) -> int:
+    """Cells a map of ``shape`` is searched in (not the zero-Doppler notch or far edges)."""
+    n_rng, n_dop = shape
+    return (n_rng - 1) * (n_dop - 2 - (2 * p.zero_doppler_bins + 1))
+
+
 def detect(
     cmap: np.ndarray,
     p: CfarParams,

@@ -64,6 +64,8 @@ class CpiResult:
     timings_s: dict[str, float]
     clutter_attenuation_db: float = 0.0
     noise_floor: float = 0.0
+    exceed_cells: int = 0  # cells over the CFAR threshold (false-alarm accounting)
+    searched_cells: int = 0
     alignment: align.Alignment | None = None
     discarded: str | None = None
     cmap: np.ndarray | None = None  # complex (n_range, n_doppler) when asked
@@ -110,7 +112,9 @@ class RadarProcessor:
         cmap = caf.doppler_map(corr, p.n_doppler, window="hann")
         t3 = time.process_time()
         leak = np.abs(eca.ref_acorr) ** 2 / max(float(eca.ref_acorr[0].real) ** 2, 1e-30)
-        peaks, _ = cfar.detect(cmap, p.cfar, range_corr_cells(eca.ref_acorr), leak)
+        peaks, mask = cfar.detect(cmap, p.cfar, range_corr_cells(eca.ref_acorr), leak)
+        result.exceed_cells = int(mask.sum())
+        result.searched_cells = cfar.searched_cells(cmap.shape, p.cfar)
         t4 = time.process_time()
         t.update(clutter=t2 - t1, caf=t3 - t2, cfar=t4 - t3)
         result.clutter_attenuation_db = 10 * math.log10(
