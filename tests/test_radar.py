@@ -248,7 +248,7 @@ def test_bistatic_range_and_doppler_accuracy(detection_run):
           if d is not None and r["map_snr_db"] >= 15]  # fmt: skip
     assert math.sqrt(np.mean(np.square(dr))) <= 150.0
     assert math.sqrt(np.mean(np.square(dd))) <= 0.5
-    for r, d in pairs:
+    for _row, d in pairs:
         if d is not None:
             assert d.range_rate_mps == pytest.approx(-d.doppler_hz * 299_792_458.0 / 98e6)
             assert d.bistatic_range_var_m2 > 0 and d.doppler_var_hz2 > 0
