@@ -28,7 +28,9 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpi", type=float, default=0.5, help="CPI length, s (default 0.5)")
     p.add_argument("--range-bins", type=int, default=400, help="range cells (default 400)")
     p.add_argument("--doppler-bins", type=int, default=200, help="Doppler bins (default 200)")
-    p.add_argument("--pfa", type=float, default=1e-5, help="CFAR false-alarm probability per cell")
+    p.add_argument(
+        "--pfa", type=float, default=1e-4, help="CFAR false-alarm probability per cell (1e-4)"
+    )
     p.add_argument("--clutter-taps", type=int, default=64,
                    help="clutter cancellation delay taps (default 64)")  # fmt: skip
     p.add_argument(

@@ -9,8 +9,10 @@ down for FM) sits in its own Doppler column and would otherwise train its own th
 Doppler wraps (the map is periodic in Doppler); range is cut at the map's ends, where
 fewer cells train. The threshold factor for a design false-alarm probability ``pfa`` over ``n``
 independent exponential cells is ``n (pfa^(-1/n) - 1)``. An FM reference's range
-response is several cells wide, so neighbouring range cells are correlated: ``n`` is
-the number of training cells divided by the range correlation length (cells).
+response is several cells wide and the Hann window spreads a bin into its neighbours,
+so neighbouring cells are correlated: ``n`` is the number of training cells divided by
+the correlation in range (within the window) and in Doppler (the caller's
+``corr_cells``).
 
 Cells far above the map's median (targets and their sidelobes) are censored from the
 training, so a strong target does not raise the threshold of its weaker neighbours.
@@ -34,7 +36,7 @@ import numpy as np
 class CfarParams:
     """Window (cells each side) and design false-alarm probability per cell."""
 
-    pfa: float = 1e-5
+    pfa: float = 1e-4
     guard_range: int = 10
     guard_doppler: int = 2
     train_range: int = 0
@@ -99,7 +101,7 @@ def searched_cells(shape: tuple[int, int], p: CfarParams) -> int:
 def detect(
     cmap: np.ndarray,
     p: CfarParams,
-    range_corr_cells: float = 1.0,
+    corr_cells: float = 1.0,
     range_leak: np.ndarray | None = None,
 ) -> tuple[list[Peak], np.ndarray]:
     """Peaks of a complex map (n_range, n_doppler) and the exceedance mask.
@@ -112,7 +114,7 @@ def detect(
 
     power = (cmap.real**2 + cmap.imag**2).astype(np.float64)
     noise, count = noise_estimate(power, p)
-    alpha = threshold_factor(p.pfa, count / max(range_corr_cells, 1.0))
+    alpha = threshold_factor(p.pfa, count / max(corr_cells, 1.0))
     mask = power > alpha * noise
     n_rng, n_dop = cmap.shape
     zero = n_dop // 2
