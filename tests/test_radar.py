@@ -86,9 +86,10 @@ def test_alignment_reports_a_one_channel_file_read_as_two(channels):
 
 def test_alignment_reports_a_dead_channel(channels):
     dead = np.full_like(channels.surv, (127 - 127.5) / 127.5)
-    assert "surveillance channel carries no signal" in align.measure(
-        channels.ref, dead, RATE
-    ).problem()
+    assert (
+        "surveillance channel carries no signal"
+        in align.measure(channels.ref, dead, RATE).problem()
+    )
 
 
 def test_alignment_reports_channels_not_on_one_clock():
@@ -205,8 +206,10 @@ def match(results, truth, range_gate_m=600.0, doppler_gate_hz=3.0):
             for j, d in enumerate(res.detections):
                 dr = d.bistatic_range_m - row["bistatic_range_m"]
                 dd = d.doppler_hz - row["doppler_hz"]
-                if abs(dr) < range_gate_m and abs(dd) < doppler_gate_hz and (
-                    best is None or abs(dd) < abs(best[1].doppler_hz - row["doppler_hz"])
+                if (
+                    abs(dr) < range_gate_m
+                    and abs(dd) < doppler_gate_hz
+                    and (best is None or abs(dd) < abs(best[1].doppler_hz - row["doppler_hz"]))
                 ):
                     best = (j, d)
             if best:
@@ -257,3 +260,79 @@ def test_bistatic_range_and_doppler_accuracy(detection_run):
 def test_few_detections_no_target_explains(detection_run):
     _, false, maps = detection_run
     assert false / maps <= 2.0  # ghosts (sidelobes) and false alarms together
+
+
+# ---------------------------------------------------------------- two dongles in lockstep
+
+
+def test_pairer_aligns_free_running_channels_and_realigns_after_a_drop(channels):
+    from sensord.radar.pair import ChannelPairer
+    from sensord.radar.pipeline import RunStats, results
+
+    scene = radar_scene(RX, TX, n_aircraft=3, n_dark=0, n_drones=0, seed=8)
+    sim = simulate_radar(scene, 2.6, seed=8)
+    offset = 4321  # the surveillance dongle started 4321 samples after the reference
+    ref, surv = sim.ref, sim.surv[offset:]
+    block = 1 << 16
+
+    def stream(x, drop_at=None):
+        for i, start in enumerate(range(0, len(x) - block, block)):
+            if i == drop_at:
+                continue  # a USB buffer lost
+            yield start, x[start : start + block]
+
+    pairer = ChannelPairer(max_offset=8192, align_samples=1 << 16)
+    blocks = list(pairer.blocks(stream(ref), stream(surv, drop_at=12)))
+    assert pairer.stats.alignments == 2 and pairer.stats.gaps == 1
+    # each alignment finds the start offset plus the simulator's own 3-sample skew
+    assert pairer.stats.last_offset == 3 - offset and pairer.stats.last_peak > 0.5
+    stats = RunStats()
+    params = RadarParams(carrier_hz=scene.bistatic.carrier_hz)
+    res = list(results(iter(blocks), params, stats))
+    assert stats.discarded["a drop on either channel"] >= 1
+    assert stats.processed >= 2
+    assert all(r.alignment is None or round(r.alignment.skew) == 0 for r in res if not r.discarded)
+
+
+# ---------------------------------------------------------------- KrakenSDR DAQ stream
+
+
+def test_kraken_daq_client_reads_frames_and_counts_gaps(channels):
+    """A local server speaking heimdall's IQ frame protocol (docs/radar.md) sends data
+    frames of 5 channels, a calibration frame and skips a CPI index."""
+    import socket
+    import threading
+
+    from sensord.radar.kraken import SYNC_WORD, DaqHeader, KrakenDaqSource
+
+    cpi = 20_000
+    ref, surv = channels.ref, channels.surv
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    sent = []
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            assert conn.recv(64) == b"streaming"
+            for i, (ftype, cpi_index) in enumerate([(0, 0), (0, 1), (3, 2), (0, 3), (0, 5)]):
+                iq = np.zeros((5, cpi), np.complex64)
+                iq[0], iq[2] = ref[i * cpi : (i + 1) * cpi], surv[i * cpi : (i + 1) * cpi]
+                head = DaqHeader(SYNC_WORD, ftype, "K1", 0, 5, 98_000_000, 2_400_000, 2_000_000,
+                                 cpi, 1_700_000_000_000, i, cpi_index, 3, 32, 1, 1)  # fmt: skip
+                conn.sendall(head.pack() + iq.tobytes())
+                sent.append(i)
+                if conn.recv(64) != b"IQDownload":
+                    return
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    src = KrakenDaqSource("127.0.0.1", port, ref_channel=0, surv_channel=2)
+    blocks = list(src.blocks())
+    t.join(5)
+    server.close()
+    assert [b.start_sample for b in blocks] == [0, cpi, 3 * cpi, 5 * cpi]
+    assert np.array_equal(blocks[0].ref, ref[:cpi])
+    assert np.array_equal(blocks[1].surv, surv[cpi : 2 * cpi])
+    assert src.stats.skipped_frames == 1 and src.stats.lost_cpis == 1
+    assert src.rate_hz == 2e6 and src.center_hz == 98e6

@@ -49,6 +49,8 @@ def to_complex(raw: np.ndarray, fmt: str) -> np.ndarray:
         v = (v - 127.5) / 127.5
     elif fmt == "cs16":
         v /= 32768.0
+    elif fmt == "cs8":
+        v /= 128.0
     return (
         v.view(np.complex64) if v.flags.c_contiguous else np.ascontiguousarray(v).view(np.complex64)
     )
