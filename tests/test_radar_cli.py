@@ -116,3 +116,17 @@ def test_channels_not_coherent_are_reported(tmp_path):
     data = record_radar(scene, tmp_path / "drift", 1.2)[0]
     proc = _bad(data, "--tx", TX, "--rx", RX, "--fc", "98e6")
     assert "not coherent" in proc.stderr
+
+
+def test_plot_range_doppler_draws_a_cpi(recordings, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "rd.png"
+    proc = sensord("plot", "--range-doppler", str(recordings["cu8"]), "--cpi-index", "1",
+                   "-o", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "CPI 1:" in proc.stdout and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = sensord("plot", "--range-doppler", str(recordings["cu8"]), "--cpi-index", "9",
+                   "-o", str(out))  # fmt: skip
+    assert proc.returncode == 2 and "no CPI 9" in proc.stderr
+    proc = sensord("plot", str(tmp_path / "tracks.jsonl"))
+    assert proc.returncode == 2 and "--lat and --lon" in proc.stderr
