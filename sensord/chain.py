@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from sensord.source.base import IQSource
 from sensord.tracker.tracker import Tracker, TrackerConfig
 from sensord.tracker.update import TrackUpdate
 
+_Timed = TypeVar("_Timed", Detection, TrackUpdate)
+
 
 @dataclass
 class ChainOutput:
@@ -27,6 +30,8 @@ class ChainOutput:
     frames: np.ndarray
     detections: list[Detection]
     updates: list[TrackUpdate]
+    end_s: float = 0.0  # sample-clock time at the end of the block
+    end_utc: float | None = None  # the same instant in UTC, when the source gives UTC
 
 
 class Chain:
@@ -44,6 +49,7 @@ class Chain:
         self.demod = Demodulator(rate_hz, fix_bits=fix_bits)
         self.tracker = Tracker(site, tracker_config)
         self.detector = Detector(site, sensor_id, self.tracker.predicted_position, max_range_m)
+        self.utc_minus_t_s: float | None = None  # the source's sample clock -> UTC
 
     def feed_frames(self, frames: np.ndarray) -> list[TrackUpdate]:
         """Frames -> detections -> track updates."""
@@ -54,13 +60,32 @@ class Chain:
 
         The tracker's clock is the sample clock: tracks coast and drop when the blocks say
         time has passed, with no detections too (a quiet band, an outage's sample jump).
+        Detections and updates get the UTC of their sample-clock time by the latest
+        block's mapping (``IQBlock.utc``).
         """
         for block in source.blocks():
+            if block.utc == block.utc:  # not NaN
+                self.utc_minus_t_s = block.utc - block.t_s
             frames = self.demod.feed_block(block)
-            dets = self.detector.process(frames)
+            dets = self._with_utc(self.detector.process(frames))
             updates = self.tracker.process(dets)
             end_s = (block.start_sample + block.n_samples) / block.rate_hz
-            yield ChainOutput(frames, dets, updates + self.tracker.clock(end_s))
+            updates = self._with_utc(updates + self.tracker.clock(end_s))
+            yield ChainOutput(frames, dets, updates, end_s, self._utc(end_s))
         frames = self.demod.flush()
-        dets = self.detector.process(frames)
-        yield ChainOutput(frames, dets, self.tracker.process(dets) + self.tracker.flush())
+        dets = self._with_utc(self.detector.process(frames))
+        updates = self._with_utc(self.tracker.process(dets) + self.tracker.flush())
+        end_s = self.demod.stats.samples / self.demod.rate_hz
+        yield ChainOutput(frames, dets, updates, end_s, self._utc(end_s))
+
+    def _utc(self, t_s: float) -> float | None:
+        offset = self.utc_minus_t_s
+        return None if offset is None else t_s + offset
+
+    def _with_utc(self, items: list[_Timed]) -> list[_Timed]:
+        """Set ``utc`` of detections or updates from their ``t_s`` (in place; returned)."""
+        offset = self.utc_minus_t_s
+        if offset is not None:
+            for item in items:
+                item.utc = item.t_s + offset
+        return items

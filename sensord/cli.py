@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "demo",
     "plot": "plot",
     "radar": "radar",
+    "fuse": "fuse",
 }
 
 

@@ -62,6 +62,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "stall_grace_s": Key(
             float, 10.0, _range(0.5, 600), "no samples this long: stop the watchdog heartbeat"
         ),
+        "start_utc": Key(str, "", None, "a file's start (ISO 8601 UTC); '' = SigMF or mtime"),
     },
     "demod": {
         "fix_bits": Key(int, 1, _choice(0, 1, 2), "bit errors corrected in DF11/17/18"),
@@ -84,7 +85,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "qos_stream": Key(int, 0, _choice(0, 1, 2), "QoS of frames and detections"),
         "rate_limit_s": Key(float, 1.0, _range(0, 60), "at most one track state per ..."),
         "publish_frames": Key(bool, False, None, "raw frames on .../frames"),
-        "publish_detections": Key(bool, False, None, "detections on .../detections"),
+        "publish_detections": Key(bool, True, None, "detections on .../detections (fusion)"),
+        "detections_schema": Key(int, 2, _choice(1, 2), "2: a batch per block; 1: v1 messages"),
+        "detection_shards": Key(int, 0, _range(0, 4096), "detections/<k> by ICAO; 0 = one topic"),
         "stats_interval_s": Key(float, 10.0, _range(1, 3600), "status statistics period"),
         "stream_queue_max": Key(int, 10000, _range(10, 1_000_000), "frames/detections held"),
         "keepalive_s": Key(int, 30, _range(5, 3600), "MQTT keepalive"),
@@ -108,6 +111,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "logging": {
         "level": Key(str, "warning", _choice(*LOG_LEVELS), "log level"),
+    },
+    "fusion": {
+        "site": Key(str, "", None, "fusion frame origin 'LAT,LON,ALT_M'; '' = the first node's"),
+        "nodes": Key(list, [], None, "nodes to fuse (names); [] = every node under the prefix"),
+        "shards": Key(list, [], None, "shards this worker takes (detections/<k>); [] = unsharded"),
+        "reorder_window_s": Key(float, 1.0, _range(0, 30), "detections held to apply in UTC order"),
+        "dedup_window_s": Key(float, 0.2, _range(0, 5), "copies of a reply within this are one"),
+        "max_node_range_km": Key(float, 1000.0, _range(1, 20000), "nodes farther are refused"),
+        "max_target_range_km": Key(float, 600.0, _range(1, 5000), "positions farther refused"),
     },
 }
 REQUIRED = {("receiver", "lat_deg"), ("receiver", "lon_deg")}
@@ -142,8 +154,13 @@ def _where(path: Path | None, text: str, section: str, key: str | None) -> str:
     return f"{loc}: {name}"
 
 
-def parse(text: str, path: Path | None = None) -> Config:
-    """Validate TOML text against SCHEMA; UserError naming the key and line on any fault."""
+def parse(
+    text: str, path: Path | None = None, required: frozenset | set = frozenset(REQUIRED)
+) -> Config:
+    """Validate TOML text against SCHEMA; UserError naming the key and line on any fault.
+
+    ``required`` keys must be given: a receiver's position for ``run``; nothing for ``fuse``.
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -165,7 +182,7 @@ def parse(text: str, path: Path | None = None) -> Config:
         out = {}
         for key, spec in keys.items():
             if key not in given:
-                if (section, key) in REQUIRED:
+                if (section, key) in required:
                     raise UserError(f"{path or '<config>'}: [{section}] {key} is required")
                 out[key] = spec.default
                 continue
@@ -188,7 +205,7 @@ def parse(text: str, path: Path | None = None) -> Config:
     return cfg
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | Path, required: frozenset | set = frozenset(REQUIRED)) -> Config:
     """Read and validate a configuration file."""
     p = Path(path)
     try:
@@ -197,7 +214,7 @@ def load(path: str | Path) -> Config:
         raise UserError(f"{p}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{p}: cannot read: {exc}") from None
-    return parse(text, p)
+    return parse(text, p, required)
 
 
 def mqtt_password(mqtt: dict) -> str | None:

@@ -48,6 +48,9 @@ class Detection:
     alt_geom_ft: float | None = None
     on_ground: bool | None = None
     source: str = ""  # what made it, for counters and debugging: "adsb-pos", "df4-alt", ...
+    utc: float | None = None  # UTC of t_s (the source's sample clock mapped to UTC)
+    frame: bytes | None = None  # the Mode S reply it came from (de-duplication, MLAT)
+    signal_dbfs: float | None = None  # the reply's signal level
 
     def state_indices(self) -> list[int]:
         """Indices into STATE of the measured components (rows of the measurement matrix)."""

@@ -211,7 +211,6 @@ def fake_librtlsdr(tmp_path_factory) -> dict[str, str]:
     return {"FAKE_LIBRTLSDR": str(lib), "PYTHONPATH": str(build)}
 
 
-
 @pytest.fixture(scope="session")
 def short_recording(tmp_path_factory):
     """A simulated 5 s cu8 recording at 2.4 MS/s (8 aircraft): (SimResult, path)."""

@@ -22,8 +22,8 @@ from sensord.sim import random_scenario, simulate, write_recording
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schema"
 
 
-def schema(name: str) -> dict:
-    return json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+def schema(name: str, version: int = 1) -> dict:
+    return json.loads((SCHEMAS / f"{name}.v{version}.json").read_text())
 
 
 def well_heard(truth: np.ndarray) -> set[str]:
@@ -129,10 +129,16 @@ def test_replay_publishes_tracks_matching_truth(broker, recording, tmp_path):
     frames = [json.loads(p) for p in sub.on("/frames")]
     assert len(frames) > 100
     jsonschema.validate(frames[0], schema("frame"))
-    dets = [json.loads(p) for p in sub.on("/detections")]
-    assert dets
-    for d in dets[:50]:
-        jsonschema.validate(d, schema("detection"))
+    batches = [json.loads(p) for p in sub.on("/detections")]
+    assert batches
+    for b in batches[:50]:
+        jsonschema.validate(b, schema("detection", 2))
+    assert {d["sensor_id"] for b in batches for d in b["detections"]} == {"rx0"}
+    assert all(d["utc"] > 1e9 for b in batches for d in b["detections"])
+    info = [json.loads(p) for p in sub.on("/info")]
+    assert len(info) == 1
+    jsonschema.validate(info[0], schema("info"))
+    assert info[0]["clock"]["type"] == "file" and info[0]["utc_source"] == "mtime"
 
 
 def test_broker_restart_mid_replay_republishes_live_tracks(broker, recording, tmp_path):

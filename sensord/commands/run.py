@@ -17,10 +17,12 @@ from sensord.daemon.notify import Notifier
 from sensord.daemon.outputs import DaemonOutputs
 from sensord.daemon.pipeline import Pipeline
 from sensord.errors import UserError
+from sensord.fusion.publishing import DetectionStream, node_info
 from sensord.geo import Site
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.source.iqfile import IQFileSource, open_source, parse_rate
 from sensord.source.pacing import RealtimeSource
+from sensord.source.utc import parse_utc
 from sensord.tracker.tracker import TrackerConfig
 
 log = logging.getLogger("sensord.run")
@@ -83,9 +85,35 @@ def _source(cfg: dict):
         )
     fmt = src["format"] or None
     rate = src["rate_hz"]
+    start_utc = None
+    if src.get("start_utc"):
+        try:
+            start_utc = parse_utc(src["start_utc"])
+        except ValueError as exc:
+            raise UserError(f"[source] start_utc: {exc}") from None
     return open_source(
-        spec, fmt=fmt, rate_hz=rate, iq_order=src["iq_order"], block_samples=src["block_samples"]
+        spec,
+        fmt=fmt,
+        rate_hz=rate,
+        iq_order=src["iq_order"],
+        block_samples=src["block_samples"],
+        start_utc=start_utc,
     )
+
+
+def _info(cfg: dict, site: Site, source) -> str:
+    """This node's retained ``info``: position, clock, where its UTC comes from."""
+    spec = cfg["source"]["spec"]
+    clock_type = (
+        "rtltcp"
+        if spec.startswith("rtltcp://")
+        else "rtlsdr"
+        if spec.startswith("rtlsdr")
+        else "file"
+    )
+    inner = getattr(source, "source", source)  # a paced file wraps the file source
+    utc_source = getattr(inner, "utc_source", "fit")
+    return node_info(cfg["mqtt"]["node"], site, clock_type, source.rate_hz, utc_source)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,6 +155,9 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         tracker_config=tracker_config,
         publish_frames=mq["publish_frames"],
         publish_detections=mq["publish_detections"],
+        detection_stream=DetectionStream(
+            mq["node"], site, mq["detections_schema"], mq["detection_shards"]
+        ),
         stall_grace_s=cfg["source"]["stall_grace_s"],
         lossless=file_source,
     )
@@ -151,6 +182,8 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, pipeline.stop)
     loop.add_signal_handler(signal.SIGHUP, reload)
 
+    if publisher is not None:
+        publisher.extra([(f"{publisher.settings.base}/info", _info(cfg, site, source), True)])
     publisher_task = (
         asyncio.create_task(publisher.run(mq["stats_interval_s"])) if publisher else None
     )

@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="cu8 or sigmf; with --radar also cs16, cf32 (two-channel layouts)",
     )
     p.add_argument("--scenario", type=Path, help="scenario JSON (as written beside a recording)")
+    p.add_argument("--receivers", type=int, default=0, metavar="N",
+                   help="a network of N receivers 30-60 km apart about --site: one SigMF "
+                        "recording each (STEM_rxK), STEM.network.json")  # fmt: skip
     radar = p.add_argument_group("passive radar mode (docs/radar.md)")
     radar.add_argument(
         "--radar",
@@ -130,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     stem = Path(args.output)
     if not stem.parent.is_dir():
         raise UserError(f"{stem.parent}: no such directory")
+    if args.receivers:
+        return _network(args, stem)
     try:
         paths, truth = record(scenario, stem, args.rate, args.duration, args.seed, args.fmt)
     except OSError as exc:
@@ -142,4 +147,34 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {files}",
         file=sys.stderr,
     )
+    return 0
+
+
+def _network(args: argparse.Namespace, stem: Path) -> int:
+    """``--receivers N``: one scenario heard by N receivers, one recording each."""
+    from sensord.sim.network import network_scenario, network_sites, record_network
+
+    if not 1 <= args.receivers <= 32:
+        raise UserError("--receivers must be 1..32")
+    scenario = (
+        Scenario.load(args.scenario)
+        if args.scenario
+        else network_scenario(
+            args.aircraft, args.site, args.max_range_km * 1e3, args.seed, n_ground=args.ground
+        )
+    )
+    try:
+        rec = record_network(
+            scenario,
+            stem,
+            network_sites(scenario.site, args.receivers, args.seed),
+            args.rate,
+            args.duration,
+            args.seed,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+    except OSError as exc:
+        raise UserError(f"{stem}: cannot write the recordings: {exc.strerror or exc}") from None
+    print(f"wrote {rec.manifest}; fuse them with:", file=sys.stderr)
+    print("sensord fuse " + " ".join(f"--recording {a}" for a in rec.recording_args()))
     return 0

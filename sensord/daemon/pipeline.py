@@ -21,15 +21,14 @@ are not lost at shutdown.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from sensord.chain import Chain, ChainOutput
-from sensord.detections import detection_dict
 from sensord.frames import frame_json
+from sensord.fusion.publishing import DetectionStream
 from sensord.geo import Site
 from sensord.publish.mqtt import Publisher
 from sensord.source.base import IQSource
@@ -63,6 +62,7 @@ class Pipeline:
         publish_frames: bool = False,
         publish_detections: bool = False,
         on_step: Callable[[ChainOutput], None] | None = None,
+        detection_stream: DetectionStream | None = None,
         stall_grace_s: float = 10.0,
         lossless: bool = False,
     ) -> None:
@@ -71,12 +71,13 @@ class Pipeline:
         self.chain = Chain(
             source.rate_hz,
             site,
+            detection_stream.node if detection_stream is not None else "rx0",
             fix_bits=fix_bits,
             max_range_m=max_range_m,
             tracker_config=tracker_config,
         )
         self.publish_frames = publish_frames
-        self.publish_detections = publish_detections
+        self.detection_stream = detection_stream if publish_detections else None
         self.on_step = on_step
         self.stall_grace_s = stall_grace_s
         self.lossless = lossless
@@ -176,7 +177,6 @@ class Pipeline:
                 self.publisher.track_updates(step.updates)
             if self.publish_frames and len(step.frames):
                 self.publisher.stream("frames", [frame_json(f) for f in step.frames])
-            if self.publish_detections and step.detections:
-                self.publisher.stream(
-                    "detections", [json.dumps(detection_dict(d)) for d in step.detections]
-                )
+            if self.detection_stream is not None:
+                for message in self.detection_stream.messages(step.detections, step.end_utc):
+                    self.publisher.stream(message.kind, [message.payload])

@@ -107,7 +107,15 @@ class Detector:
         return out
 
     def _base(self, frame: np.void, icao: int, source: str, **kw) -> Detection:
-        return Detection(float(frame["t_s"]), self.sensor_id, icao=icao, source=source, **kw)
+        return Detection(
+            float(frame["t_s"]),
+            self.sensor_id,
+            icao=icao,
+            source=source,
+            frame=frame["msg"][: frame["nbits"] >> 3].tobytes(),
+            signal_dbfs=float(frame["signal_dbfs"]),
+            **kw,
+        )
 
     def _detection(self, msg, frame: np.void) -> Detection | None:
         df = msg["df"]

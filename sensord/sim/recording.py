@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +42,10 @@ TRUTH_DTYPE = np.dtype(
         ("injected_error_bits", "u1"),
         ("clipped", "?"),
         ("bad_position", "?"),
+        ("t_emit_s", "<f8"),  # scenario time the reply was sent (t_s is when it arrived)
     ]
 )
+C_AIR_MPS = 299_792_458.0 / 1.0003
 TRAJECTORY_DTYPE = np.dtype(
     [
         ("icao", "<u4"),
@@ -99,28 +101,74 @@ class Truth:
     scenario: Scenario
 
 
+@dataclass(frozen=True)
+class Receiver:
+    """Where one receiver of a network sits and how its sample clock reads true time.
+
+    ``enu_m`` is its position in the scenario site's ENU frame. ``local_s`` maps the true
+    (scenario) time of an arrival to the receiver's sample-clock seconds; the default is
+    ``t - start_s`` (its recording started at scenario time ``start_s``, an exact clock).
+    Beyond ``coverage_m`` a reply loses ``beyond_coverage_db`` (terrain, antenna pattern).
+    """
+
+    enu_m: tuple[float, float, float]
+    start_s: float = 0.0
+    coverage_m: float = math.inf
+    beyond_coverage_db: float = 30.0
+    local_s: Callable[[np.ndarray], np.ndarray] | None = None
+    plan_span_s: float | None = None  # scenario time planned, the same for every receiver
+
+    def sample_clock_s(self, t_true_s: np.ndarray) -> np.ndarray:
+        if self.local_s is not None:
+            return self.local_s(t_true_s)
+        return t_true_s - self.start_s
+
+
 class _Plan:
-    """Frames with their channel draws, ready to be rendered chunk by chunk."""
+    """Frames with their channel draws, ready to be rendered chunk by chunk.
+
+    With a ``receiver`` the frames are as that receiver of a network hears them: delayed by
+    the propagation time, levelled by its range, timed by its clock, and only those that
+    fall inside its recording. Without one, as the scenario site hears them at once.
+    """
 
     def __init__(
-        self, scenario: Scenario, rate_hz: float, duration_s: float, seed: int, channel: Channel
+        self,
+        scenario: Scenario,
+        rate_hz: float,
+        duration_s: float,
+        seed: int,
+        channel: Channel,
+        receiver: Receiver | None = None,
+        plan_seed: int | None = None,
     ) -> None:
         rng = np.random.default_rng(seed)
         self.rate_hz = rate_hz
         self.channel = channel
         self.rng = rng
-        frames = plan_frames(scenario, duration_s, rng)
-        tx = {ac.icao: float(rng.uniform(*channel.tx_power_dbm)) for ac in scenario.aircraft}
+        # a network's receivers share the replies sent (plan_seed) and draw their own channel
+        plan_rng = rng if plan_seed is None else np.random.default_rng(plan_seed)
+        span_s = duration_s
+        if receiver is not None:
+            span_s = receiver.plan_span_s or duration_s + receiver.start_s
+        frames = plan_frames(scenario, span_s, plan_rng)
+        tx_rng = rng if plan_seed is None else np.random.default_rng([plan_seed, 7])
+        tx = {ac.icao: float(tx_rng.uniform(*channel.tx_power_dbm)) for ac in scenario.aircraft}
         aircraft = {ac.icao: ac for ac in scenario.aircraft}
+        if receiver is not None:
+            frames, arrival_s, dist_m = _heard_by(frames, aircraft, receiver, rate_hz, duration_s)
+        else:
+            arrival_s = np.array([f.t_s for f in frames])
+            dist_m = np.array([range_m(aircraft[f.icao], f.t_s) for f in frames])
         n = len(frames)
         self.frames: list[PlannedFrame] = frames
         self.sent: list[bytes] = []
         self.truth = np.zeros(n, dtype=TRUTH_DTYPE)
         amp = np.zeros(n)
         for i, f in enumerate(frames):
-            rx_dbm = (
-                tx[f.icao] + channel.rx_gain_db - modulate.fspl_db(range_m(aircraft[f.icao], f.t_s))
-            )
+            rx_dbm = tx[f.icao] + channel.rx_gain_db - modulate.fspl_db(float(dist_m[i]))
+            if receiver is not None and dist_m[i] > receiver.coverage_m:
+                rx_dbm -= receiver.beyond_coverage_db
             snr_db = rx_dbm - channel.noise_floor_dbm + rng.normal(0, channel.fading_sigma_db)
             amp[i] = channel.noise_sigma * math.sqrt(2) * 10 ** (snr_db / 20)
             row = self.truth[i]
@@ -128,8 +176,9 @@ class _Plan:
             row["nbits"] = len(f.msg) * 8
             row["df"] = f.msg[0] >> 3
             row["icao"] = f.icao
-            row["t_s"] = f.t_s
-            row["sample_idx"] = f.t_s * rate_hz
+            row["t_s"] = arrival_s[i]
+            row["t_emit_s"] = f.t_s
+            row["sample_idx"] = arrival_s[i] * rate_hz
             row["snr_db"] = snr_db
             row["signal_dbfs"] = 20 * math.log10(amp[i])
             row["bad_position"] = f.bad_position
@@ -191,6 +240,27 @@ class _Plan:
                 if at_rail[a:b].any():
                     self.truth["clipped"][j] = True
             yield c0, cu8
+
+
+def _heard_by(
+    frames: list[PlannedFrame],
+    aircraft: dict,
+    receiver: Receiver,
+    rate_hz: float,
+    duration_s: float,
+) -> tuple[list[PlannedFrame], np.ndarray, np.ndarray]:
+    """The frames inside the receiver's recording, in arrival order, with their
+    sample-clock arrival times (s) and ranges (m)."""
+    rx = np.asarray(receiver.enu_m, dtype=float)
+    emit_s = np.array([f.t_s for f in frames])
+    dist_m = np.array(
+        [float(np.linalg.norm(aircraft[f.icao].state_at(f.t_s).enu_m - rx)) for f in frames]
+    )
+    local_s = receiver.sample_clock_s(emit_s + dist_m / C_AIR_MPS)
+    margin_s = 200e-6  # a whole reply inside the recording
+    keep = np.flatnonzero((local_s >= 0) & (local_s < duration_s - margin_s))
+    keep = keep[np.argsort(local_s[keep], kind="stable")]
+    return [frames[i] for i in keep], local_s[keep], dist_m[keep]
 
 
 def _n_samples(rate_hz: float, duration_s: float) -> int:
@@ -267,12 +337,21 @@ def _write_truth(
     return [npz, js]
 
 
-def _write_meta(data: Path, fmt: str, rate_hz: float, seed: int | None) -> list[Path]:
+def _write_meta(
+    data: Path, fmt: str, rate_hz: float, seed: int | None, start_utc: float | None = None
+) -> list[Path]:
     if fmt != "sigmf":
         return []
     extra = {"sensord:seed": seed} if seed is not None else {}
     return [
-        sigmf.write_meta(data, "cu8", rate_hz, description="sensord simulation", extra_global=extra)
+        sigmf.write_meta(
+            data,
+            "cu8",
+            rate_hz,
+            description="sensord simulation",
+            extra_global=extra,
+            start_utc=start_utc,
+        )
     ]
 
 
@@ -297,21 +376,34 @@ def record(
     fmt: str = "cu8",
     channel: Channel | None = None,
     chunk_s: float = 1.0,
+    receiver: Receiver | None = None,
+    plan_seed: int | None = None,
+    start_utc: float | None = None,
     **channel_options: float,
 ) -> tuple[list[Path], np.ndarray]:
     """Stream a recording of any length to disk; returns (paths written, truth frames).
 
-    Memory holds one ``chunk_s`` of samples at a time (plus the frame plan).
+    Memory holds one ``chunk_s`` of samples at a time (plus the frame plan). ``receiver``
+    and ``plan_seed`` make it one receiver's recording of a network (``sim.network``);
+    ``start_utc`` goes into SigMF's ``core:datetime``.
     """
     stem = Path(stem)
-    plan = _Plan(scenario, rate_hz, duration_s, seed, _channel(channel, channel_options))
+    plan = _Plan(
+        scenario,
+        rate_hz,
+        duration_s,
+        seed,
+        _channel(channel, channel_options),
+        receiver,
+        plan_seed,
+    )
     data = _data_path(stem, fmt)
     with data.open("wb") as fh:
         for _, chunk in plan.chunks(_n_samples(rate_hz, duration_s), int(chunk_s * rate_hz)):
             chunk.tofile(fh)
     paths = [
         data,
-        *_write_meta(data, fmt, rate_hz, seed),
+        *_write_meta(data, fmt, rate_hz, seed, start_utc),
         *_write_truth(stem, plan.truth, scenario, duration_s),
     ]
     return paths, plan.truth

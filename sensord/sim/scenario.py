@@ -69,6 +69,8 @@ class Aircraft:
     faults: list[PositionFault] = field(default_factory=list)
     sends_airspeed: bool = False  # velocity as airspeed/heading (TC 19 subtype 3)
     on_ground: bool = False  # sends surface positions (TC 7) instead of airborne ones
+    position_typecode: int = 11  # airborne position TC: its NUCp is what receivers assume
+    gnss_sigma_m: float = 0.0  # white GNSS error per axis on the positions it sends
     site: Site | None = None
 
     def __post_init__(self) -> None:

@@ -52,12 +52,18 @@ def _position_frames(ac: Aircraft, rng, duration_s: float) -> list[PlannedFrame]
             e, n = st.enu_m[0] + fault.east_m, st.enu_m[1] + fault.north_m
             lat, lon, _ = ac.site.to_geodetic(np.array([e, n, st.enu_m[2]]))
             bad = True
+        if ac.gnss_sigma_m > 0 and not bad:
+            assert ac.site is not None
+            e, n = st.enu_m[:2] + rng.normal(0.0, ac.gnss_sigma_m, 2)
+            lat, lon, _ = ac.site.to_geodetic(np.array([e, n, st.enu_m[2]]))
         if ac.on_ground:
             msg = encode.surface_position(
                 ac.icao, float(lat), float(lon), st.gs_kt, st.track_deg, odd
             )
         else:
-            msg = encode.airborne_position(ac.icao, float(lat), float(lon), st.alt_baro_ft, odd)
+            msg = encode.airborne_position(
+                ac.icao, float(lat), float(lon), st.alt_baro_ft, odd, ac.position_typecode
+            )
         out.append(PlannedFrame(t, msg, ac.icao, bad))
         odd ^= 1
     return out

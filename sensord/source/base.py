@@ -5,6 +5,10 @@ hardware or file holds them (no conversion to complex float in Python; the Cytho
 turns them into magnitudes). Consecutive blocks continue each other on the sample
 clock; a gap (samples dropped by USB or the network) shows as a ``start_sample`` larger
 than the previous block's end, so time never drifts from the sample count.
+
+Each block also carries ``utc``, the UTC of its first sample: a file's from its start time,
+a live stream's from a smoothed fit (``sensord.source.utc``). Sample-clock time orders one
+receiver's frames; UTC orders several receivers' detections in the fusion node.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class IQBlock:
     fmt: str
     start_sample: int
     rate_hz: float
+    utc: float = float("nan")  # UTC of the first sample (NaN: unknown)
 
     @property
     def n_samples(self) -> int:

@@ -4,6 +4,10 @@ Memory is bounded by the block size whatever the file's size, and the last parti
 block is delivered. Format and rate come from the arguments, else from SigMF metadata,
 else from the file name (``.cu8``/``.cs16``/..., and a rate hint such as ``_2400k``,
 ``_2.4M`` or ``_2000000``). Every fault is a ``SourceError`` with a one-line reason.
+
+UTC: blocks carry the UTC of their first sample. The start comes from ``start_utc`` (the
+user's ``--start-utc``), else SigMF ``core:datetime``, else the file's mtime minus its
+duration (a recording is written as it is made); ``utc_source`` says which.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class IQFileSource(IQSource):
         rate_hz: float | None = None,
         iq_order: str = "iq",
         block_samples: int = DEFAULT_BLOCK_SAMPLES,
+        start_utc: float | None = None,
     ) -> None:
         if iq_order not in ("iq", "qi"):
             raise SourceError(f"iq_order must be 'iq' or 'qi', got {iq_order!r}")
@@ -83,6 +88,7 @@ class IQFileSource(IQSource):
             raise SourceError(f"{self.path}: is a directory, not an IQ file")
         self.iq_order = iq_order
         self.block_samples = int(block_samples)
+        self._meta_start_utc: float | None = None
         self.data_path, self.fmt, self.rate_hz = self._resolve(fmt, rate_hz)
         self._closed = False
         self.dtype = SAMPLE_FORMATS[self.fmt]
@@ -99,12 +105,27 @@ class IQFileSource(IQSource):
                 trailing,
                 self.fmt,
             )
+        self.start_utc, self.utc_source = self._start(start_utc)
+
+    def _start(self, start_utc: float | None) -> tuple[float, str]:
+        """The UTC of the first sample and where it came from."""
+        meta = self._meta_start_utc
+        if start_utc is not None:
+            if meta is not None and abs(meta - start_utc) > 1e-6:
+                log.warning("%s: --start-utc overrides core:datetime", self.path)
+            return float(start_utc), "start-utc"
+        if meta is not None:
+            return meta, "sigmf"
+        mtime = self.data_path.stat().st_mtime
+        log.info("%s: start time from its mtime minus its duration", self.data_path)
+        return mtime - self.n_samples / self.rate_hz, "mtime"
 
     def _resolve(self, fmt: str | None, rate_hz: float | None) -> tuple[Path, str, float]:
         path = self.path
         is_sigmf = fmt == "sigmf" or path.suffix in (".sigmf-meta", ".sigmf-data")
         if is_sigmf:
             meta = sigmf.read_meta(path)
+            self._meta_start_utc = meta.start_utc
             if fmt not in (None, "sigmf", meta.fmt):
                 log.warning("%s: --format %s overrides core:datatype (%s)", path, fmt, meta.fmt)
             data_fmt = meta.fmt if fmt in (None, "sigmf") else fmt
@@ -167,7 +188,8 @@ class IQFileSource(IQSource):
                             return
                     if self.iq_order == "qi":
                         data = data.reshape(-1, 2)[:, ::-1].reshape(-1)
-                    yield IQBlock(data, self.fmt, start, self.rate_hz)
+                    utc = self.start_utc + start / self.rate_hz
+                    yield IQBlock(data, self.fmt, start, self.rate_hz, utc)
                     start += count // 2
         except OSError as exc:
             raise SourceError(f"{self.data_path}: read error: {exc.strerror or exc}") from None
@@ -181,8 +203,10 @@ def open_source(spec: str, **options) -> IQSource:
     """A source from a spec: PATH or ``file:PATH``, ``rtltcp://HOST:PORT``, ``rtlsdr[:DEV]``."""
     if spec.startswith(("rtltcp://", "rtlsdr:")) or spec == "rtlsdr":
         fmt, iq_order = options.pop("fmt", None), options.pop("iq_order", "iq")
-        if fmt is not None or iq_order != "iq":
-            raise SourceError(f"{spec}: --format and --iq-order apply to recorded files only")
+        if fmt is not None or iq_order != "iq" or options.pop("start_utc", None) is not None:
+            raise SourceError(
+                f"{spec}: --format, --iq-order and --start-utc apply to recorded files only"
+            )
     if spec.startswith("rtltcp://"):
         try:
             from sensord.source.rtltcp import RtlTcpSource
@@ -196,5 +220,5 @@ def open_source(spec: str, **options) -> IQSource:
             raise SourceError("RTL-SDR source is not available in this version") from None
         return RtlSdrSource(spec, **options)
     path = spec.removeprefix("file:")
-    allowed = {"fmt", "rate_hz", "iq_order", "block_samples"}
+    allowed = {"fmt", "rate_hz", "iq_order", "block_samples", "start_utc"}
     return IQFileSource(path, **{k: v for k, v in options.items() if k in allowed})

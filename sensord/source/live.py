@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from sensord.source.utc import UtcFit
+
 
 @dataclass
 class LiveStats:
@@ -30,6 +32,7 @@ class SampleClock:
         self.next_sample = 0
         self.stats = LiveStats()
         self.last_sample_monotonic: float | None = None
+        self.utc_fit = UtcFit(rate_hz)
 
     def take(self, n_samples: int) -> int:
         """Account ``n_samples`` delivered now; return the start sample of that run."""
@@ -37,7 +40,12 @@ class SampleClock:
         self.next_sample += n_samples
         self.stats.samples += n_samples
         self.last_sample_monotonic = time.monotonic()
+        self.utc_fit.observe(self.next_sample)
         return start
+
+    def utc(self, sample: int) -> float:
+        """UTC of ``sample`` by the smoothed fit of block arrivals."""
+        return self.utc_fit.utc(sample)
 
     def drop(self, n_samples: int) -> None:
         """Account ``n_samples`` lost: the next delivered run starts after them."""

@@ -126,7 +126,7 @@ class RtlSdrSource(LiveClockMixin):
             self._clock.drop(n)
             return
         start = self._clock.take(n)
-        self._queue.put(IQBlock(data[: 2 * n], "cu8", start, self.rate_hz))
+        self._queue.put(IQBlock(data[: 2 * n], "cu8", start, self.rate_hz, self._clock.utc(start)))
 
     def _read_device(self) -> None:
         """Reader thread: open, stream until the device fails or close, reopen with backoff.

@@ -225,7 +225,7 @@ class RtlTcpSource(LiveClockMixin):
             self._clock.drop_outage(time.monotonic() - self._lost_at)
             self._lost_at = None
         start = self._clock.take(n_bytes // 2)
-        return IQBlock(buf[:n_bytes].copy(), "cu8", start, self.rate_hz)
+        return IQBlock(buf[:n_bytes].copy(), "cu8", start, self.rate_hz, self._clock.utc(start))
 
     def close(self) -> None:
         """Stop ``blocks`` and close the connection."""

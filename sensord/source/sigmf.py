@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensord.errors import SourceError
+from sensord.source.utc import format_utc, parse_utc
 
 SIGMF_VERSION = "1.2.0"
 DATATYPE_TO_FMT = {"cu8": "cu8", "ci8": "cs8", "ci16_le": "cs16", "cf32_le": "cf32"}
@@ -26,6 +27,7 @@ class SigMFMeta:
     fmt: str
     rate_hz: float
     center_hz: float | None
+    start_utc: float | None = None  # the first capture's core:datetime
 
 
 def paths(path: str | Path) -> tuple[Path, Path]:
@@ -61,8 +63,15 @@ def read_meta(path: str | Path) -> SigMFMeta:
     if not data_path.exists():
         raise SourceError(f"{data_path}: SigMF data file not found (metadata is {meta_path})")
     captures = doc.get("captures") or [{}]
-    center = captures[0].get("core:frequency") if isinstance(captures[0], dict) else None
-    return SigMFMeta(data_path, DATATYPE_TO_FMT[datatype], float(rate), center)
+    first = captures[0] if isinstance(captures[0], dict) else {}
+    center = first.get("core:frequency")
+    start_utc = None
+    if first.get("core:datetime") is not None:
+        try:
+            start_utc = parse_utc(str(first["core:datetime"]))
+        except ValueError as exc:
+            raise SourceError(f"{meta_path}: captures[0] core:datetime: {exc}") from None
+    return SigMFMeta(data_path, DATATYPE_TO_FMT[datatype], float(rate), center, start_utc)
 
 
 def write_meta(
@@ -73,6 +82,7 @@ def write_meta(
     description: str = "",
     extra_global: dict | None = None,
     annotations: list[dict] | None = None,
+    start_utc: float | None = None,
 ) -> Path:
     """Write ``<stem>.sigmf-meta`` for ``data_path``; datatype is a SigMF name or a sensord fmt."""
     datatype = FMT_TO_DATATYPE.get(datatype, datatype)
@@ -88,9 +98,12 @@ def write_meta(
     if description:
         glob["core:description"] = description
     glob.update(extra_global or {})
+    capture: dict = {"core:sample_start": 0, "core:frequency": center_hz}
+    if start_utc is not None:
+        capture["core:datetime"] = format_utc(start_utc)
     doc = {
         "global": glob,
-        "captures": [{"core:sample_start": 0, "core:frequency": center_hz}],
+        "captures": [capture],
         "annotations": annotations or [],
     }
     meta_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

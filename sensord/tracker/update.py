@@ -24,7 +24,8 @@ class TrackStatus(str, Enum):
 
 @dataclass(slots=True)
 class TrackUpdate:
-    """One track's state at one instant of the sample clock."""
+    """One track's state at one instant: ``t_s`` on the tracker's clock (a receiver's sample
+    clock; UTC in the fusion node), ``utc`` the same instant in UTC."""
 
     track_id: str
     t_s: float
@@ -46,6 +47,7 @@ class TrackUpdate:
     age_s: float = 0.0
     last_update_s: float = 0.0
     sensors: tuple[str, ...] = field(default_factory=tuple)
+    utc: float | None = None  # UTC of t_s
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the schema version; floats rounded to what they resolve."""
@@ -61,6 +63,7 @@ class TrackUpdate:
 
 _ROUNDING = {
     "t_s": 3,
+    "utc": 3,
     "lat_deg": 6,
     "lon_deg": 6,
     "alt_baro_ft": 0,

@@ -1,0 +1,201 @@
+"""The fusion stage: node batches in, fused track updates out, on UTC.
+
+``Fuser`` takes what nodes publish (``info``, ``status``, v2 ``detections`` batches; see
+``sensord.fusion.wire``), checks each node and payload (``nodes``), carries every
+measurement into the fusion frame (``transform``), recognises copies of one reply
+(``dedup``), holds detections for ``reorder_window_s`` so they reach the tracker in UTC
+order, and runs one ``Tracker`` whose clock is UTC. A detection older than what has
+already been released is late: dropped and counted under its node. ``step(now_utc)``
+releases what the window lets go and advances the tracker (coasting, drops); the caller
+owns the clock: the newest UTC seen plus the wall time since, live; the recordings'
+progress, in a replay.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from sensord.detections import Detection
+from sensord.fusion.dedup import Deduplicator, Reply
+from sensord.fusion.nodes import NodeRegistry
+from sensord.fusion.transform import FrameMapper
+from sensord.fusion.wire import PayloadError, parse_batch, parse_info
+from sensord.geo import Site
+from sensord.tracker.tracker import Tracker, TrackerConfig
+from sensord.tracker.update import TrackUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FusionConfig:
+    """The ``[fusion]`` section."""
+
+    site: Site | None = None  # the fusion frame's origin; None: the first node's position
+    reorder_window_s: float = 1.0  # 0: detections go to the tracker as they arrive
+    dedup_window_s: float = 0.2
+    max_node_range_km: float = 1000.0  # a node farther than this from the site is refused
+    max_target_range_km: float = 600.0  # a measured position farther than this is refused
+
+
+class Fuser:
+    """One air picture from every node's detections."""
+
+    def __init__(self, config: FusionConfig | None = None, tracker: TrackerConfig | None = None):
+        self.config = config or FusionConfig()
+        self.tracker_config = replace(tracker or TrackerConfig(), reorder_window_s=0.0)
+        self.nodes = NodeRegistry(self.config.max_node_range_km * 1e3)
+        self.dedup = Deduplicator(self.config.dedup_window_s)
+        self.tracker: Tracker | None = None
+        self.mapper: FrameMapper | None = None
+        self.on_reply: Callable[[Reply, bool], None] | None = None  # MLAT's tap
+        self._heap: list[tuple[float, int, Detection]] = []
+        self._seq = itertools.count()
+        self._released_utc = -math.inf
+        self.newest_utc = -math.inf
+        if self.config.site is not None:
+            self._start(self.config.site)
+
+    @property
+    def released_utc(self) -> float:
+        """Every detection up to this UTC has reached the tracker."""
+        return self._released_utc
+
+    @property
+    def site(self) -> Site | None:
+        return self.tracker.site if self.tracker is not None else None
+
+    def _start(self, site: Site) -> None:
+        self.tracker = Tracker(site, self.tracker_config)
+        self.mapper = FrameMapper(site)
+        log.info("fusion frame: ENU about %.5f,%.5f,%.0f m", site.lat_deg, site.lon_deg, site.alt_m)
+
+    # ---- input ---------------------------------------------------------------------
+    def node_info(self, node: str, payload: bytes | str | dict) -> None:
+        """A node's retained ``info`` (``node`` is the topic's node name)."""
+        state = self.nodes.get(node)
+        try:
+            info = parse_info(payload)
+        except PayloadError as exc:
+            state.fault("bad_info", f"unusable info: {exc}")
+            return
+        if info.node != node:
+            state.fault("bad_info", f"info names node {info.node!r}")
+            return
+        if self.tracker is None:
+            self._start(Site(info.lat_deg, info.lon_deg, info.alt_m))
+        self.nodes.apply_info(info, self.site)
+
+    def node_status(self, node: str, payload: bytes | str | dict) -> None:
+        """A node's ``status`` (its last will says offline): online state only."""
+        try:
+            doc = payload if isinstance(payload, dict) else json.loads(payload)
+            state = doc.get("state") if isinstance(doc, dict) else None
+        except ValueError:
+            state = None
+        if state in ("online", "offline"):
+            self.nodes.set_online(node, state == "online")
+
+    def ingest(self, node: str, payload: bytes | str | dict) -> int:
+        """A node's detections batch; returns how many were taken (the rest are counted)."""
+        state = self.nodes.get(node)
+        try:
+            batch = parse_batch(payload)
+        except PayloadError as exc:
+            state.fault("invalid", f"unusable detections payload: {exc}")
+            return 0
+        counters = state.counters
+        counters.batches += 1
+        counters.detections_in += len(batch.detections)
+        if batch.node != node:
+            state.fault("invalid", f"batch names node {batch.node!r}", len(batch.detections))
+            return 0
+        if state.site is None or self.mapper is None or self.site is None:
+            state.fault("waiting_info", "detections before its info", len(batch.detections))
+            return 0
+        if state.online is False:
+            state.online = True  # detections flow: it is back
+        taken = 0
+        limit_m = self.config.max_target_range_km * 1e3
+        for d in batch.detections:
+            mapped = self.mapper.to_fusion(d, state.site)
+            if mapped is None:
+                state.fault("unmapped", f"cannot map {d.observes} into the fusion frame")
+                continue
+            if mapped.observes[:2] == ("e", "n") and math.hypot(*mapped.z[:2]) > limit_m:
+                state.fault("out_of_range", "a position beyond max_target_range_km")
+                continue
+            utc = mapped.utc if mapped.utc is not None else batch.utc
+            state.last_utc = utc if state.last_utc is None else max(state.last_utc, utc)
+            if utc < self._released_utc and self.config.reorder_window_s > 0:
+                state.fault("late", "detections older than the reorder window")
+                continue
+            reply, first = self.dedup.offer(mapped, node)
+            if self.on_reply is not None:
+                self.on_reply(reply, first)
+            if not first:
+                counters.duplicates += 1
+                continue
+            self.newest_utc = max(self.newest_utc, utc)
+            heapq.heappush(self._heap, (utc, next(self._seq), replace(mapped, t_s=utc, utc=utc)))
+            counters.used += 1
+            taken += 1
+        return taken
+
+    # ---- output --------------------------------------------------------------------
+    def step(self, now_utc: float) -> list[TrackUpdate]:
+        """Release detections up to ``now_utc - reorder_window_s``; advance the tracker there."""
+        return self._release(now_utc - self.config.reorder_window_s)
+
+    def flush(self) -> list[TrackUpdate]:
+        """Everything still held (end of a replay, shutdown)."""
+        newest = max((utc for utc, _, _ in self._heap), default=self._released_utc)
+        return self._release(newest)
+
+    def _release(self, horizon_utc: float) -> list[TrackUpdate]:
+        if self.tracker is None:
+            return []
+        batch: list[Detection] = []
+        while self._heap and self._heap[0][0] <= horizon_utc:
+            batch.append(heapq.heappop(self._heap)[2])
+        self._released_utc = max(self._released_utc, horizon_utc)
+        updates = self.tracker.process(batch) if batch else []
+        if horizon_utc > -math.inf:
+            updates += self.tracker.clock(horizon_utc)
+        for u in updates:
+            u.utc = u.t_s
+        return updates
+
+    def snapshot(self, now_utc: float) -> list[TrackUpdate]:
+        """Every live track at ``now_utc`` (a republish after reconnecting)."""
+        if self.tracker is None:
+            return []
+        updates = self.tracker.snapshot(now_utc)
+        for u in updates:
+            u.utc = u.t_s
+        return updates
+
+    def statistics(self) -> dict:
+        """The fusion node's status: per-node counters, tracks, tracker and de-dup figures."""
+        by_state: dict[str, int] = {}
+        tracker = self.tracker
+        if tracker is not None:
+            for track in tracker.tracks.values():
+                by_state[track.status.value] = by_state.get(track.status.value, 0) + 1
+        return {
+            "nodes": self.nodes.to_status(),
+            "tracks_by_state": by_state,
+            "held": len(self._heap),
+            "dedup": {"duplicates": self.dedup.duplicates, "replies_held": len(self.dedup)},
+            "tracker": {
+                "detections": tracker.stats.detections if tracker else 0,
+                "late_dropped": tracker.stats.late_dropped if tracker else 0,
+                "gated": tracker.stats.gated if tracker else {},
+            },
+        }

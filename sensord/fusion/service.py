@@ -1,0 +1,231 @@
+"""``sensord fuse -c fuse.toml``: the fusion node as an MQTT service.
+
+Subscribes to every node's ``info``, ``status`` and detections under ``[mqtt] prefix``
+(``+`` for every node, or the ``[fusion] nodes`` list; ``detections/<k>`` for the
+``[fusion] shards`` this worker takes), feeds them to a ``Fuser`` and publishes the fused
+tracks, events and status under ``<prefix>/<[mqtt] node>/`` through the same publisher a
+receiver uses. Its clock is the data's: the newest UTC seen plus the wall time since, so a
+replay of old recordings fuses as well as live nodes. aiomqtt does not reconnect by
+itself: the subscription is re-made with backoff, logged once per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import signal
+import ssl
+import time
+from dataclasses import dataclass
+
+import aiomqtt
+
+from sensord import config as config_mod
+from sensord.errors import UserError
+from sensord.fusion.fuser import Fuser, FusionConfig
+from sensord.geo import Site
+from sensord.publish.mqtt import BACKOFF_S, MqttSettings, Publisher
+from sensord.tracker.tracker import TrackerConfig
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.05
+FLUSH_DEADLINE_S = 5.0
+
+
+def _site(text: str) -> Site | None:
+    if not text:
+        return None
+    try:
+        lat, lon, alt = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"[fusion] site: expected 'LAT,LON,ALT_M', got {text!r}") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and math.isfinite(alt)):
+        raise UserError(f"[fusion] site: position out of range: {text!r}")
+    return Site(lat, lon, alt)
+
+
+def subscriptions(prefix: str, nodes: list[str], shards: list[int]) -> list[str]:
+    """The topic filters of a fusion worker."""
+    who = nodes or ["+"]
+    detections = [f"detections/{k}" for k in shards] if shards else ["detections"]
+    return [f"{prefix}/{n}/{kind}" for n in who for kind in ("info", "status", *detections)]
+
+
+@dataclass
+class DataClock:
+    """The fusion clock: newest UTC seen, advanced by wall time while nothing newer comes."""
+
+    newest_utc: float = -math.inf
+    at_monotonic: float = 0.0
+
+    def seen(self, utc: float) -> None:
+        if utc > self.newest_utc:
+            self.newest_utc = utc
+            self.at_monotonic = time.monotonic()
+
+    def now(self) -> float:
+        if self.newest_utc == -math.inf:
+            return -math.inf
+        return self.newest_utc + (time.monotonic() - self.at_monotonic)
+
+
+class FusionService:
+    """Subscriber, fuser and publisher of one fusion worker."""
+
+    def __init__(self, cfg: dict, password: str | None) -> None:
+        fc, tr, mq = cfg["fusion"], cfg["tracker"], cfg["mqtt"]
+        if not all(isinstance(n, str) and n and "/" not in n for n in fc["nodes"]):
+            raise UserError("[fusion] nodes: a list of node names")
+        if not all(isinstance(k, int) and k >= 0 for k in fc["shards"]):
+            raise UserError("[fusion] shards: a list of shard numbers (0, 1, ...)")
+        self.fuser = Fuser(
+            FusionConfig(
+                site=_site(fc["site"]),
+                reorder_window_s=fc["reorder_window_s"],
+                dedup_window_s=fc["dedup_window_s"],
+                max_node_range_km=fc["max_node_range_km"],
+                max_target_range_km=fc["max_target_range_km"],
+            ),
+            TrackerConfig(
+                imm=tr["imm"],
+                confirm_m=tr["confirm_m"],
+                confirm_n=tr["confirm_n"],
+                coast_after_s=tr["coast_after_s"],
+                drop_after_s=tr["drop_after_s"],
+            ),
+        )
+        self.settings = MqttSettings.from_config(mq, password)
+        self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"])
+        self.publisher = Publisher(self.settings, stats_source=self.statistics)
+        self.clock = DataClock()
+        self.messages = 0
+        self.subscriber_connected = False
+        self._stopping = asyncio.Event()
+
+    def statistics(self) -> dict:
+        return {
+            "role": "fusion",
+            "messages": self.messages,
+            "subscribed": self.subscriber_connected,
+            **self.fuser.statistics(),
+        }
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """One message of the subscription: info, status or detections of a node."""
+        self.messages += 1
+        parts = topic.split("/")
+        prefix_len = len(self.settings.prefix.split("/"))
+        if len(parts) < prefix_len + 2:
+            return
+        node, kind = parts[prefix_len], parts[prefix_len + 1]
+        if node == self.settings.node:
+            return  # our own status
+        if kind == "info":
+            if payload:
+                self.fuser.node_info(node, payload)
+        elif kind == "status":
+            if payload:
+                self.fuser.node_status(node, payload)
+        elif kind == "detections":
+            if self.fuser.ingest(node, payload):
+                self.clock.seen(self.fuser.newest_utc)
+            if self.fuser.config.reorder_window_s == 0:
+                self.publisher.track_updates(self.fuser.step(self.clock.now()))
+
+    async def tick(self) -> None:
+        """Release what the reorder window lets go; coast and drop tracks."""
+        while not self._stopping.is_set():
+            now = self.clock.now()
+            if now > -math.inf:
+                updates = self.fuser.step(now)
+                if updates:
+                    self.publisher.track_updates(updates)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), TICK_S)
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.settings
+        tls = None
+        if s.tls:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=s.ca_file,
+                certfile=s.cert_file,
+                keyfile=s.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        protocol = aiomqtt.ProtocolVersion.V5 if s.protocol == 5 else aiomqtt.ProtocolVersion.V311
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.username,
+            password=s.password,
+            identifier=f"sensord-{s.node}-in",
+            protocol=protocol,
+            keepalive=s.keepalive_s,
+            tls_params=tls,
+            timeout=10,
+        )
+
+    async def subscribe(self) -> None:
+        """Receive until stopped; reconnect with backoff (logged once per outage)."""
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                async with self._client() as client:
+                    for topic in self.topics:
+                        await client.subscribe(topic, qos=1)
+                    attempt = 0
+                    self.subscriber_connected = True
+                    log.info("fusion: subscribed to %s", ", ".join(self.topics))
+                    async for message in client.messages:
+                        payload = message.payload
+                        if not isinstance(payload, (bytes, bytearray)):
+                            payload = str(payload or "").encode()
+                        self.on_message(str(message.topic), bytes(payload))
+            except aiomqtt.MqttError as exc:
+                if self.subscriber_connected or attempt == 0:
+                    log.warning("fusion: subscription lost (%s); retrying with backoff", exc)
+                self.subscriber_connected = False
+            delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, stats_interval_s: float) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        publisher_task = asyncio.create_task(self.publisher.run(stats_interval_s))
+        subscriber_task = asyncio.create_task(self.subscribe())
+        await self.tick()
+        subscriber_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await subscriber_task
+        self.publisher.track_updates(self.fuser.flush())
+        await self.publisher.stop(FLUSH_DEADLINE_S)
+        publisher_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher_task
+        stats = self.fuser.statistics()
+        log.info(
+            "fusion stopped: %d messages, %d nodes, %d tracks live",
+            self.messages,
+            len(stats["nodes"]),
+            sum(stats["tracks_by_state"].values()),
+        )
+        return 0
+
+
+def serve(config_path: str) -> int:
+    """Load the configuration and run the service until SIGTERM/SIGINT."""
+    cfg = config_mod.load(config_path, required=frozenset())
+    logging.getLogger().setLevel(getattr(logging, cfg["logging"]["level"].upper()))
+    logging.getLogger("mqtt").setLevel(logging.CRITICAL)
+    service = FusionService(cfg, config_mod.mqtt_password(cfg["mqtt"]))
+    return asyncio.run(service.run(cfg["mqtt"]["stats_interval_s"]))

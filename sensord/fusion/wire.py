@@ -1,0 +1,235 @@
+"""What nodes publish for the fusion node, and its strict parser.
+
+``<prefix>/<node>/info`` (retained), published once a node starts::
+
+    {"schema": 1, "node": "rx1", "lat_deg": 52.1, "lon_deg": 4.6, "alt_m": 12.0,
+     "clock": {"type": "rtlsdr" | "rtltcp" | "file", "rate_hz": 2.4e6, "counter_hz": 12e6},
+     "utc_source": "sigmf" | "start-utc" | "mtime" | "fit", "version": "0.1.0"}
+
+``<prefix>/<node>/detections`` (or ``detections/<shard>``), one message per block::
+
+    {"schema": 2, "node": "rx1", "utc": <UTC at the block's end>,
+     "detections": [<detection>, ...]}
+
+A detection is the v1 object (``t_s``, ``sensor_id``, ``source``, ``observes``, ``z``,
+``R``, ``icao``, identity fields) plus ``utc`` (UTC of ``t_s``), ``frame`` (the reply's
+bytes, hex: copies heard by several receivers are recognised by it) and ``signal_dbfs``.
+``z`` and ``R`` are in the ENU frame of the node's position in ``info``: a consumer turns
+them into its own frame through ECEF (``sensord.fusion.transform``). v1 consumers read each
+element of ``detections`` as they read a v1 message (``[mqtt] detections_schema = 1``
+keeps the v1 one-detection-per-message form; see docs/mqtt.md).
+
+``parse_*`` raise ``PayloadError`` with a short reason for anything malformed, non-finite
+or of an unknown schema; the fusion node counts it per node and logs it once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sensord.detections import STATE, Detection
+
+DETECTIONS_SCHEMA = 2
+INFO_SCHEMA = 1
+_MEASURED = frozenset((*STATE, "alt"))
+_IDENTITY = ("callsign", "squawk", "category", "alt_baro_ft", "alt_geom_ft", "on_ground")
+MAX_DETECTIONS_PER_BATCH = 100_000
+
+
+class PayloadError(ValueError):
+    """A payload the fusion node cannot use; the message says why (one line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A node's retained ``info``: where it is and what its clock is."""
+
+    node: str
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    clock_type: str = "file"
+    rate_hz: float = 2.4e6
+    counter_hz: float = 12e6
+    utc_source: str = ""
+    version: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": INFO_SCHEMA,
+            "node": self.node,
+            "lat_deg": self.lat_deg,
+            "lon_deg": self.lon_deg,
+            "alt_m": self.alt_m,
+            "clock": {
+                "type": self.clock_type,
+                "rate_hz": self.rate_hz,
+                "counter_hz": self.counter_hz,
+            },
+            "utc_source": self.utc_source,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionBatch:
+    """One node's detections of one block."""
+
+    node: str
+    utc: float
+    detections: list[Detection]
+
+
+def detection_v2(d: Detection) -> dict:
+    """The v2 object of one detection (v1 fields plus utc, frame, signal_dbfs)."""
+    out: dict = {
+        "t_s": round(d.t_s, 7),
+        "utc": round(d.utc, 7) if d.utc is not None else None,
+        "sensor_id": d.sensor_id,
+        "source": d.source,
+        "observes": list(d.observes),
+        "z": [round(float(v), 3) for v in d.z],
+        "R": [[round(float(v), 3) for v in row] for row in d.R],
+        "icao": f"{d.icao:06X}" if d.icao is not None else None,
+    }
+    if d.frame is not None:
+        out["frame"] = d.frame.hex().upper()
+    if d.signal_dbfs is not None and math.isfinite(d.signal_dbfs):
+        out["signal_dbfs"] = round(d.signal_dbfs, 1)
+    for key in _IDENTITY:
+        value = getattr(d, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def batch_json(node: str, utc: float | None, detections: list[Detection]) -> str:
+    """The v2 ``detections`` payload of one block."""
+    return json.dumps(
+        {
+            "schema": DETECTIONS_SCHEMA,
+            "node": node,
+            "utc": utc,
+            "detections": [detection_v2(d) for d in detections],
+        },
+        separators=(",", ":"),
+    )
+
+
+def _obj(payload: bytes | str | dict) -> dict:
+    if isinstance(payload, dict):
+        return payload
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise PayloadError("not JSON") from None
+    if not isinstance(doc, dict):
+        raise PayloadError("not a JSON object")
+    return doc
+
+
+def _finite(doc: dict, key: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    value = doc.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PayloadError(f"{key} missing or not a number")
+    value = float(value)
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise PayloadError(f"{key} = {value} out of range")
+    return value
+
+
+def parse_info(payload: bytes | str | dict) -> NodeInfo:
+    """A node's ``info``; PayloadError for a bad schema, position or clock."""
+    doc = _obj(payload)
+    if doc.get("schema") != INFO_SCHEMA:
+        raise PayloadError(f"unknown info schema {doc.get('schema')!r}")
+    node = doc.get("node")
+    if not isinstance(node, str) or not node:
+        raise PayloadError("info without a node name")
+    clock = doc.get("clock") if isinstance(doc.get("clock"), dict) else {}
+    return NodeInfo(
+        node=node,
+        lat_deg=_finite(doc, "lat_deg", -90.0, 90.0),
+        lon_deg=_finite(doc, "lon_deg", -180.0, 180.0),
+        alt_m=_finite(doc, "alt_m", -500.0, 9000.0),
+        clock_type=str(clock.get("type", "")),
+        rate_hz=_finite(clock, "rate_hz", 1e3, 1e9) if "rate_hz" in clock else 2.4e6,
+        counter_hz=_finite(clock, "counter_hz", 1e3, 1e10) if "counter_hz" in clock else 12e6,
+        utc_source=str(doc.get("utc_source", "")),
+        version=str(doc.get("version", "")),
+    )
+
+
+def parse_batch(payload: bytes | str | dict) -> DetectionBatch:
+    """A v2 ``detections`` payload; the detections' ``sensor_id`` is the batch's node."""
+    doc = _obj(payload)
+    if doc.get("schema") != DETECTIONS_SCHEMA:
+        raise PayloadError(f"unknown detections schema {doc.get('schema')!r}")
+    node = doc.get("node")
+    if not isinstance(node, str) or not node:
+        raise PayloadError("batch without a node name")
+    items = doc.get("detections")
+    if not isinstance(items, list) or len(items) > MAX_DETECTIONS_PER_BATCH:
+        raise PayloadError("detections is not a list (or is absurdly long)")
+    utc = _finite(doc, "utc", 0.0) if doc.get("utc") is not None else math.nan
+    return DetectionBatch(node, utc, [parse_detection(item, node) for item in items])
+
+
+def parse_detection(item: object, node: str) -> Detection:
+    """One v2 detection object; PayloadError if anything is malformed or not finite."""
+    if not isinstance(item, dict):
+        raise PayloadError("a detection is not an object")
+    observes = item.get("observes", [])
+    if not isinstance(observes, list) or not all(o in _MEASURED for o in observes):
+        raise PayloadError(f"unknown observes {observes!r}")
+    m = len(observes)
+    try:
+        z = np.asarray(item.get("z", []), dtype=float).reshape(m)
+        r = np.asarray(item.get("R", []), dtype=float).reshape(m, m)
+    except (TypeError, ValueError):
+        raise PayloadError("z/R do not match observes") from None
+    if not (np.isfinite(z).all() and np.isfinite(r).all()):
+        raise PayloadError("z or R not finite")
+    if m and (np.any(np.diag(r) <= 0) or not np.allclose(r, r.T, atol=1e-6)):
+        raise PayloadError("R is not a covariance")
+    icao = item.get("icao")
+    if icao is not None:
+        try:
+            icao = int(icao, 16)
+        except (TypeError, ValueError):
+            raise PayloadError(f"icao {icao!r} is not hex") from None
+        if not 0 <= icao <= 0xFFFFFF:
+            raise PayloadError("icao out of range")
+    frame = item.get("frame")
+    if frame is not None:
+        try:
+            frame = bytes.fromhex(frame)
+        except (TypeError, ValueError):
+            raise PayloadError("frame is not hex") from None
+        if len(frame) not in (7, 14):
+            raise PayloadError("frame is not 56 or 112 bits")
+    signal = item.get("signal_dbfs")
+    kw = {k: item[k] for k in _IDENTITY if item.get(k) is not None}
+    for key in ("alt_baro_ft", "alt_geom_ft"):
+        if key in kw:
+            kw[key] = _finite(kw, key, -2000.0, 200_000.0)
+    for key in ("callsign", "squawk", "category"):
+        if key in kw and not isinstance(kw[key], str):
+            raise PayloadError(f"{key} is not a string")
+    return Detection(
+        t_s=_finite(item, "t_s"),
+        sensor_id=node,
+        observes=tuple(observes),
+        z=z,
+        R=r,
+        icao=icao,
+        source=str(item.get("source", "")),
+        utc=_finite(item, "utc", 0.0),
+        frame=frame,
+        signal_dbfs=float(signal) if isinstance(signal, (int, float)) else None,
+        **kw,
+    )
