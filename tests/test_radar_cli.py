@@ -130,3 +130,33 @@ def test_plot_range_doppler_draws_a_cpi(recordings, tmp_path):
     assert proc.returncode == 2 and "no CPI 9" in proc.stderr
     proc = sensord("plot", str(tmp_path / "tracks.jsonl"))
     assert proc.returncode == 2 and "--lat and --lon" in proc.stderr
+
+
+def test_daemon_mode_publishes_detections_and_info(recordings, broker):
+    from conftest import Subscriber
+
+    sub = Subscriber(broker.port)
+    try:
+        import time
+
+        time.sleep(0.5)
+        mqtt = f"127.0.0.1:{broker.port}"
+        proc = sensord("radar", str(recordings["sigmf"]), "--tx", TX, "--rx", RX,
+                       "--mqtt", mqtt, "--node", "radar7", "--jsonl")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        printed = [json.loads(line) for line in proc.stdout.splitlines()]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(sub.on("/radar7/radar/detections")) < 2:
+            time.sleep(0.1)
+        msgs = [json.loads(p) for p in sub.on("/radar7/radar/detections")]
+        info = [json.loads(p) for p in sub.on("/radar7/info")]
+    finally:
+        sub.close()
+    assert [m["cpi"] for m in msgs] == [0, 1]
+    assert all(m["discarded"] is None and m["node"] == "radar7" for m in msgs)
+    assert [d for m in msgs for d in m["detections"]] == printed
+    assert info and info[-1]["radar"]["carrier_hz"] == 98e6
+    assert info[-1]["radar"]["tx"]["lat_deg"] == 52.2 and info[-1]["lat_deg"] == 52.0
+    from sensord.fusion.wire import parse_info
+
+    assert parse_info(info[-1]).node == "radar7"  # the fusion node accepts it

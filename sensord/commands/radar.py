@@ -46,6 +46,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fc", type=float, help="carrier, Hz (default: the SigMF capture's)")
     p.add_argument("--start-utc", type=float, help="UTC (s) of the first sample")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per detection")
+    p.add_argument(
+        "--mqtt",
+        metavar="HOST:PORT",
+        help="also publish on <prefix>/<node>/radar/detections (and a retained info)",
+    )
+    p.add_argument("--node", default="radar0", help="node name for --mqtt (default radar0)")
+    p.add_argument("--prefix", default="sensord", help="topic prefix for --mqtt")
     add_source_arguments(p)
     p.set_defaults(func=run)
 
@@ -81,6 +88,21 @@ def params_from(args: argparse.Namespace, src: TwoChannelFile, carrier_hz: float
     return params
 
 
+def _publish(args, cpis, bistatic, params, stats, src, emit) -> None:
+    """The daemon mode: the same detections on MQTT, one message per CPI."""
+    import asyncio
+
+    from sensord.publish.mqtt import MqttSettings
+    from sensord.radar.publishing import info_payload, publish
+
+    host, _, port = args.mqtt.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--mqtt is HOST:PORT, got {args.mqtt!r}")
+    settings = MqttSettings(host=host, port=int(port), prefix=args.prefix, node=args.node)
+    info = info_payload(args.node, bistatic, params, "file", src.start_utc_from)
+    asyncio.run(publish(cpis, settings, info, stats, src.start_utc, emit))
+
+
 def run(args: argparse.Namespace) -> int:
     if args.rate is None and not str(args.file).endswith((".sigmf-meta", ".sigmf-data")):
         args.rate = args.rate or 2.0e6
@@ -92,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     params = params_from(args, src, bistatic.carrier_hz)
     stats = RunStats()
     out = sys.stdout
-    for res in results(src.blocks(), params, stats, src.start_utc, args.skew):
+
+    def emit(res) -> None:
         for det in res.detections:
             if args.jsonl:
                 out.write(json.dumps(det.to_dict()) + "\n")
@@ -102,6 +125,13 @@ def run(args: argparse.Namespace) -> int:
                     f"fd={det.doppler_hz:+8.2f} Hz  dR/dt={det.range_rate_mps:+8.1f} m/s  "
                     f"SNR={det.snr_db:5.1f} dB\n"
                 )
+
+    cpis = results(src.blocks(), params, stats, src.start_utc, args.skew)
+    if args.mqtt:
+        _publish(args, cpis, bistatic, params, stats, src, emit)
+    else:
+        for res in cpis:
+            emit(res)
     print(
         f"sensord radar: {stats.summary()} (start UTC from {src.start_utc_from})", file=sys.stderr
     )
