@@ -73,8 +73,6 @@ def run_range_doppler(args: argparse.Namespace) -> int:
     from sensord.plot import plot_range_doppler
     from sensord.radar.pipeline import RunStats, results
 
-    if args.rate is None and not str(args.file).endswith((".sigmf-meta", ".sigmf-data")):
-        args.rate = 2.0e6
     src = open_recording(args)
     params = params_from(args, src, float(src.center_hz or args.fc))
     stats = RunStats()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from dataclasses import dataclass, field
 
 from sensord.errors import UserError
 from sensord.radar.cfar import CfarParams
@@ -40,7 +42,9 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("radar", help="passive radar detections from a two-channel recording")
-    p.add_argument("file", help="two-channel recording (.2ch.cu8/.2ch.cs16/.2ch.cf32 or SigMF)")
+    p.add_argument("file", metavar="SOURCE",
+                   help="two-channel recording (.2ch.cu8/.2ch.cs16/.2ch.cf32 or SigMF), "
+                        "rtlsdr-pair:REF,SURV or kraken://HOST[:PORT]")  # fmt: skip
     p.add_argument("--tx", required=True, help="transmitter LAT,LON,ALT_M (WGS84)")
     p.add_argument("--rx", required=True, help="receiver LAT,LON,ALT_M (WGS84)")
     p.add_argument("--fc", type=float, help="carrier, Hz (default: the SigMF capture's)")
@@ -57,11 +61,49 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def open_recording(args: argparse.Namespace) -> TwoChannelFile:
+@dataclass
+class LiveTwoChannel:
+    """A live two-channel source with what the command reads of a recording."""
+
+    source: object
+    rate_hz: float
+    center_hz: float | None
+    clock_type: str
+    start_utc: float = field(default_factory=time.time)
+    start_utc_from: str = "wall clock at start"
+    n_samples: int | None = None
+
+    def blocks(self):
+        return self.source.blocks()  # type: ignore[attr-defined]
+
+
+def open_recording(args: argparse.Namespace) -> TwoChannelFile | LiveTwoChannel:
+    """A recording, or a live pair: ``rtlsdr-pair:REF,SURV`` (indices or serials of two
+    dongles on one clock) or ``kraken://HOST[:PORT]`` (a KrakenSDR DAQ, channels 0, 1)."""
+    spec = str(args.file)
+    if spec.startswith("rtlsdr-pair:"):
+        from sensord.radar.pair import DualRtlSdrSource
+
+        ref, _, surv = spec.removeprefix("rtlsdr-pair:").partition(",")
+        if not ref or not surv or args.fc is None:
+            raise UserError("rtlsdr-pair:REF,SURV needs two dongles and --fc to tune them")
+        rate = args.rate or 2.0e6
+        src = DualRtlSdrSource(f"rtlsdr:{ref}", f"rtlsdr:{surv}", args.fc, rate)
+        return LiveTwoChannel(src, rate, args.fc, "rtlsdr-pair")
+    if spec.startswith("kraken://"):
+        from sensord.radar.kraken import KrakenDaqSource
+
+        host, _, port = spec.removeprefix("kraken://").partition(":")
+        if not host or (port and not port.isdigit()):
+            raise UserError(f"a KrakenSDR DAQ is kraken://HOST[:PORT], got {spec!r}")
+        daq = KrakenDaqSource(host, int(port or 5000))
+        return LiveTwoChannel(daq, args.rate or 2.0e6, args.fc, "kraken")
     return TwoChannelFile(args.file, args.fmt, args.rate, getattr(args, "start_utc", None))
 
 
-def params_from(args: argparse.Namespace, src: TwoChannelFile, carrier_hz: float) -> RadarParams:
+def params_from(
+    args: argparse.Namespace, src: TwoChannelFile | LiveTwoChannel, carrier_hz: float
+) -> RadarParams:
     """Processing settings from the flags; UserError on values that cannot work."""
     if not 0 < args.cpi <= 10:
         raise UserError(f"--cpi must be between 0 and 10 s, got {args.cpi:g}")
@@ -84,7 +126,8 @@ def params_from(args: argparse.Namespace, src: TwoChannelFile, carrier_hz: float
         raise UserError(
             f"a CPI of {params.n_samples} samples is too short for {params.n_doppler} Doppler bins"
         )
-    check_length(src.n_samples, params)
+    if src.n_samples is not None:
+        check_length(src.n_samples, params)
     return params
 
 
@@ -99,13 +142,12 @@ def _publish(args, cpis, bistatic, params, stats, src, emit) -> None:
     if not host or not port.isdigit():
         raise UserError(f"--mqtt is HOST:PORT, got {args.mqtt!r}")
     settings = MqttSettings(host=host, port=int(port), prefix=args.prefix, node=args.node)
-    info = info_payload(args.node, bistatic, params, "file", src.start_utc_from)
+    clock = src.clock_type if isinstance(src, LiveTwoChannel) else "file"
+    info = info_payload(args.node, bistatic, params, clock, src.start_utc_from)
     asyncio.run(publish(cpis, settings, info, stats, src.start_utc, emit))
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.rate is None and not str(args.file).endswith((".sigmf-meta", ".sigmf-data")):
-        args.rate = args.rate or 2.0e6
     src = open_recording(args)
     carrier = args.fc if args.fc is not None else src.center_hz
     if carrier is None:

@@ -85,7 +85,7 @@ class RadarProcessor:
     def process(self, cpi: Cpi, utc0: float = 0.0, keep_map: bool = False) -> CpiResult:
         """Detections of one CPI; ``utc0`` is the UTC of the recording's sample 0."""
         p = self.p
-        t = {}
+        t: dict[str, float] = {}
         t0 = time.process_time()
         result = CpiResult(cpi.index, cpi.t_centre_s, [], t)
         if p.check_coherence:
@@ -112,8 +112,8 @@ class RadarProcessor:
         cmap = caf.doppler_map(corr, p.n_doppler, window="hann")
         t3 = time.process_time()
         leak = np.abs(eca.ref_acorr) ** 2 / max(float(eca.ref_acorr[0].real) ** 2, 1e-30)
-        corr = range_corr_cells(eca.ref_acorr, p.cfar.guard_range + p.cfar.train_range)
-        peaks, mask = cfar.detect(cmap, p.cfar, corr * HANN_BIN_CORR, leak)
+        cells = range_corr_cells(eca.ref_acorr, p.cfar.guard_range + p.cfar.train_range)
+        peaks, mask = cfar.detect(cmap, p.cfar, cells * HANN_BIN_CORR, leak)
         result.exceed_cells = int(mask.sum())
         result.searched_cells = cfar.searched_cells(cmap.shape, p.cfar)
         t4 = time.process_time()

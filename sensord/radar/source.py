@@ -30,7 +30,11 @@ from sensord.source import sigmf
 
 log = logging.getLogger(__name__)
 
-TWO_CHANNEL_DTYPES = {"cu8": np.dtype("u1"), "cs16": np.dtype("<i2"), "cf32": np.dtype("<f4")}
+TWO_CHANNEL_DTYPES: dict[str, np.dtype] = {
+    "cu8": np.dtype("u1"),
+    "cs16": np.dtype("<i2"),
+    "cf32": np.dtype("<f4"),
+}
 SIGMF_DATATYPES = {"cu8": "cu8", "cs16": "ci16_le", "cf32": "cf32_le"}
 _SIGMF_TO_FMT = {v: k for k, v in SIGMF_DATATYPES.items()}
 
@@ -122,6 +126,7 @@ class TwoChannelFile:
         rate_hz: float | None = None,
         start_utc: float | None = None,
         block_samples: int = 1 << 18,
+        default_rate_hz: float = 2.0e6,
     ) -> None:
         p = Path(path)
         self.block_samples = block_samples
@@ -149,7 +154,9 @@ class TwoChannelFile:
                 center_hz = capture.get("core:frequency")
                 meta_utc = _parse_utc(capture.get("core:datetime", ""))
             p = data_path
-        elif fmt is None:
+        else:
+            rate_hz = rate_hz or default_rate_hz
+        if fmt is None:
             suffix = p.suffix.lstrip(".")
             fmt = suffix if suffix in TWO_CHANNEL_DTYPES else None
             if fmt is None:

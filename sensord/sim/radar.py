@@ -295,7 +295,7 @@ class _Renderer:
             self.other_history = ext_s[-HISTORY_SAMPLES:].copy()
         else:
             ext_s = ext
-        surv = ext_s[HISTORY_SAMPLES:] * np.float32(math.sqrt(lv.surv_direct_w))
+        surv: np.ndarray = ext_s[HISTORY_SAMPLES:] * np.complex64(math.sqrt(lv.surv_direct_w))
         for a_w, d, ph in zip(lv.clutter_w, lv.clutter_delay, self.clutter_phase, strict=True):
             surv += np.complex64(math.sqrt(a_w) * ph) * self._delayed(ext_s, d, n)
         t0 = self.n / s.rate_hz
