@@ -176,7 +176,7 @@ def associate(
                 float(cost[i, j]),
                 d.bistatic_range_m - p.range_m,
                 d.doppler_hz + p.range_rate_mps / lam_m,
-            )  # fmt: skip
+            )
         )
     return pairs, [d for i, d in enumerate(dets) if i not in used]
 
