@@ -56,6 +56,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also publish on <prefix>/<node>/radar/detections (and a retained info)",
     )
     p.add_argument("--node", default="radar0", help="node name for --mqtt (default radar0)")
+    p.add_argument(
+        "--tracks",
+        metavar="TRACKS.jsonl",
+        help="cooperative track updates on the same clock (sensord track/fuse "
+        "output): label detections with the track they pair with or the "
+        "radar-only track they feed, and report the range/Doppler bias",
+    )
     p.add_argument("--prefix", default="sensord", help="topic prefix for --mqtt")
     add_source_arguments(p)
     p.set_defaults(func=run)
@@ -131,6 +138,44 @@ def params_from(
     return params
 
 
+class _Cooperative:
+    """``--tracks``: cooperative track updates (JSON lines) fed in time order beside the
+    CPIs; each detection is labelled with the track it pairs with, or the radar-only
+    track it feeds."""
+
+    def __init__(self, updates: list, bistatic: Bistatic, node: str) -> None:
+        from sensord.radar.association import CooperativeRadar
+
+        self.updates = sorted(updates, key=lambda u: u.t_s)
+        self.fusion = CooperativeRadar(bistatic, node=node)
+
+    def cpi(self, res) -> dict[int, dict]:
+        while self.updates and self.updates[0].t_s <= res.t_s:
+            self.fusion.track_update(self.updates.pop(0))
+        if res.discarded:
+            return {}
+        fused = self.fusion.cpi(res.t_s, res.detections)
+        labels = {
+            id(p.detection): {"track_id": p.track_id, "icao": p.icao, "cooperative": True}
+            for p in fused.pairs
+        }
+        for tr in fused.radar_tracks:
+            if tr.last_detection is not None:
+                labels[id(tr.last_detection)] = {
+                    "track_id": tr.track_id, "cooperative": False, "radar_only": True,
+                    "confirmed": tr.confirmed,
+                }  # fmt: skip
+        return labels
+
+
+def _cooperative(args: argparse.Namespace, bistatic: Bistatic) -> _Cooperative | None:
+    if not args.tracks:
+        return None
+    from sensord.commands.plot import read_updates
+
+    return _Cooperative(read_updates(args.tracks), bistatic, args.node)
+
+
 def _publish(args, cpis, bistatic, params, stats, src, emit) -> None:
     """The daemon mode: the same detections on MQTT, one message per CPI."""
     import asyncio
@@ -157,15 +202,22 @@ def run(args: argparse.Namespace) -> int:
     stats = RunStats()
     out = sys.stdout
 
+    cooperative = _cooperative(args, bistatic)
+
     def emit(res) -> None:
+        labels: dict[int, dict] = {}
+        if cooperative is not None:
+            labels = cooperative.cpi(res)
         for det in res.detections:
+            label = labels.get(id(det), {})
             if args.jsonl:
-                out.write(json.dumps(det.to_dict()) + "\n")
+                out.write(json.dumps({**det.to_dict(), **label}) + "\n")
             else:
+                who = " ".join(f"{k}={v}" for k, v in label.items())
                 out.write(
                     f"t={det.t_s:8.3f}s  R_b={det.bistatic_range_m / 1e3:7.3f} km  "
                     f"fd={det.doppler_hz:+8.2f} Hz  dR/dt={det.range_rate_mps:+8.1f} m/s  "
-                    f"SNR={det.snr_db:5.1f} dB\n"
+                    f"SNR={det.snr_db:5.1f} dB  {who}\n"
                 )
 
     cpis = results(src.blocks(), params, stats, src.start_utc, args.skew)
@@ -177,6 +229,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"sensord radar: {stats.summary()} (start UTC from {src.start_utc_from})", file=sys.stderr
     )
+    if cooperative is not None:
+        print(f"sensord radar: bias against cooperative tracks: "
+              f"{json.dumps(cooperative.fusion.bias.to_dict())}", file=sys.stderr)  # fmt: skip
     if stats.cpis and not stats.processed:
         reason = stats.discarded.most_common(1)[0][0]
         raise UserError(f"no CPI could be processed: {reason}")

@@ -193,6 +193,7 @@ class RadarTrack:
     misses: int = 0
     confirmed: bool = False
     n_updates: int = 1
+    last_detection: RadarDetection | None = None  # what updated it this CPI, if anything
 
     def to_dict(self, lam_m: float, utc: float | None = None) -> dict:
         """The payload of a non-cooperative track (``cooperative`` false, ``radar`` true)."""
@@ -263,9 +264,11 @@ class RangeDopplerTracker:
                 tr.misses = 0
                 tr.n_updates += 1
                 tr.hits.append(True)
+                tr.last_detection = d
             else:
                 tr.misses += 1
                 tr.hits.append(False)
+                tr.last_detection = None
             tr.x, tr.p, tr.t = x, p, t
             window = tr.hits[-self.confirm_window :]
             if not tr.confirmed and sum(window) >= self.confirm_hits:
@@ -281,7 +284,9 @@ class RangeDopplerTracker:
                 continue
             x = np.array([d.bistatic_range_m, d.range_rate_mps])
             p = np.diag([d.bistatic_range_var_m2 + 150.0**2, d.range_rate_var_m2s2 + 2.0**2])
-            self.tracks.append(RadarTrack(f"radar:{self.node}:{self._next_id}", t, x, p, [True]))
+            self.tracks.append(
+                RadarTrack(f"radar:{self.node}:{self._next_id}", t, x, p, [True], last_detection=d)
+            )
             self._next_id += 1
         return self.tracks
 
