@@ -10,7 +10,9 @@ filterpy's ``KalmanFilter`` (tests hold these kernels to it within 1e-9):
              P = (I - K H) P (I - K H)' + K R K'   (Joseph form)
 
 H selects the components ``idx`` (m of them, m <= 6); S^-1 by Gauss-Jordan elimination
-with partial pivoting. A call costs a few microseconds plus well under one per track,
+with partial pivoting. The ``*_jacobian`` kernels take a dense H (m x 6) and the
+innovation y instead: an EKF's linearisation at the predicted state (filterpy's
+``ExtendedKalmanFilter.update``, the same Joseph form). A call costs a few microseconds plus well under one per track,
 so neither the small batches of a live receiver nor a thousand tracks pay numpy's fixed
 cost per operation.
 """
@@ -179,6 +181,121 @@ def update(
                     i_kh[i][j] = 1.0 if i == j else 0.0
                 for j in range(m):
                     i_kh[i][idx[j]] -= gain[i][j]
+            for i in range(N):  # (I - K H) P
+                for j in range(N):
+                    acc = 0.0
+                    for l in range(N):
+                        acc += i_kh[i][l] * p[row, l, j]
+                    tmp[i][j] = acc
+            for i in range(N):  # K R
+                for j in range(m):
+                    acc = 0.0
+                    for l in range(m):
+                        acc += gain[i][l] * r[k, l, j]
+                    kr[i][j] = acc
+            for i in range(N):  # (I - K H) P (I - K H)' + K R K'
+                for j in range(N):
+                    acc = 0.0
+                    for l in range(N):
+                        acc += tmp[i][l] * i_kh[j][l]
+                    for l in range(m):
+                        acc += kr[i][l] * gain[j][l]
+                    p[row, i, j] = acc
+
+
+cdef bint innovation_jacobian(
+    const double[:, ::1] p,
+    const double[:, ::1] h,
+    const double[:, ::1] r,
+    double* ph_t,
+    double* s_inv,
+) noexcept nogil:
+    """P H' (6 x m, row-major) and S^-1 = (H P H' + R)^-1; False if S is singular."""
+    cdef int m = h.shape[0]
+    cdef int i, j, l
+    cdef double s[N * N]
+    cdef double acc
+    for i in range(N):
+        for j in range(m):
+            acc = 0.0
+            for l in range(N):
+                acc += p[i, l] * h[j, l]
+            ph_t[i * m + j] = acc
+    for i in range(m):
+        for j in range(m):
+            acc = r[i, j]
+            for l in range(N):
+                acc += h[i, l] * ph_t[l * m + j]
+            s[i * m + j] = acc
+    return invert(s, s_inv, m)
+
+
+def distances_jacobian(
+    const double[:, :, ::1] p,
+    const Py_ssize_t[::1] rows,
+    const double[:, ::1] y,
+    const double[:, :, ::1] h,
+    const double[:, :, ::1] r,
+    double[::1] d2,
+):
+    """d2[k]: y[k]' S^-1 y[k] with S = H[k] P H[k]' + R[k] of slot rows[k]."""
+    cdef Py_ssize_t k
+    cdef int i, j, m = h.shape[1]
+    cdef double ph_t[N * N]
+    cdef double s_inv[N * N]
+    cdef double acc
+    with nogil:
+        for k in range(rows.shape[0]):
+            if not innovation_jacobian(p[rows[k]], h[k], r[k], ph_t, s_inv):
+                d2[k] = INFINITY
+                continue
+            acc = 0.0
+            for i in range(m):
+                for j in range(m):
+                    acc += y[k, i] * s_inv[i * m + j] * y[k, j]
+            d2[k] = acc
+
+
+def update_jacobian(
+    double[:, ::1] x,
+    double[:, :, ::1] p,
+    const Py_ssize_t[::1] rows,
+    const double[:, ::1] y,
+    const double[:, :, ::1] h,
+    const double[:, :, ::1] r,
+):
+    """EKF update of slot rows[k] by innovation y[k] = z - h(x), Jacobian H[k], R[k]."""
+    cdef Py_ssize_t k, row
+    cdef int i, j, l, m = h.shape[1]
+    cdef double ph_t[N * N]
+    cdef double s_inv[N * N]
+    cdef double gain[N][N]  # K, 6 x m
+    cdef double i_kh[N][N]
+    cdef double tmp[N][N]
+    cdef double kr[N][N]
+    cdef double acc
+    with nogil:
+        for k in range(rows.shape[0]):
+            row = rows[k]
+            if not innovation_jacobian(p[row], h[k], r[k], ph_t, s_inv):
+                continue
+            for i in range(N):  # K = P H' S^-1
+                for j in range(m):
+                    acc = 0.0
+                    for l in range(m):
+                        acc += ph_t[i * m + l] * s_inv[l * m + j]
+                    gain[i][j] = acc
+            for i in range(N):
+                acc = 0.0
+                for j in range(m):
+                    acc += gain[i][j] * y[k, j]
+                x[row, i] += acc
+            for i in range(N):  # I - K H
+                for j in range(N):
+                    acc = 1.0 if i == j else 0.0
+                    for l in range(m):
+                        acc -= gain[i][l] * h[k, l, j]
+                    i_kh[i][j] = acc
             for i in range(N):  # (I - K H) P
                 for j in range(N):
                     acc = 0.0

@@ -13,13 +13,21 @@ altitude reply). It differs from ``u`` by the earth's curvature (about 3 km at 2
 range), so the tracker maps it onto ``u`` at the target's estimated position. A detection that
 observes nothing carries identity only (a DF5 squawk, a DF11 all-call reply, a callsign).
 ``icao`` is None for anonymous sensors (radar): the tracker then associates by gating.
+
+``model`` (``sensord.tracker.measurement``) replaces ``observes`` for a measurement that is
+not a selection of components, e.g. a passive radar's bistatic range and range rate:
+z = h(x) + noise of covariance R. None (every Mode S producer) means ``observes``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sensord.tracker.measurement import MeasurementModel
 
 STATE = ("e", "n", "u", "ve", "vn", "vu")
 POSITION = ("e", "n", "u")
@@ -51,6 +59,7 @@ class Detection:
     utc: float | None = None  # UTC of t_s (the source's sample clock mapped to UTC)
     frame: bytes | None = None  # the Mode S reply it came from (de-duplication, MLAT)
     signal_dbfs: float | None = None  # the reply's signal level
+    model: MeasurementModel | None = None  # h(x) of z; None: the components ``observes``
 
     def state_indices(self) -> list[int]:
         """Indices into STATE of the measured components (rows of the measurement matrix)."""

@@ -17,7 +17,7 @@ from sensord.fusion.dedup import Deduplicator
 from sensord.fusion.fuser import Fuser, FusionConfig
 from sensord.fusion.recordings import RecordingSpec, fuse_recordings
 from sensord.fusion.transform import FrameMapper
-from sensord.fusion.wire import NodeInfo, PayloadError, batch_json, parse_batch, parse_info
+from sensord.fusion.wire import NodeInfo, PayloadError, batch_json, parse_detections, parse_info
 from sensord.geo import Site
 
 UTC0 = 1_796_040_000.0
@@ -51,9 +51,8 @@ def position(site: Site, lat: float, lon: float, h: float, icao: int, utc: float
 def test_batch_round_trip_keeps_every_field():
     d = position(CENTER, 52.1, 4.6, 9000.0, 0xABCDEF, UTC0 + 1.5, bytes(range(14)))
     d.callsign, d.alt_baro_ft = "KLM123", 29500.0
-    batch = parse_batch(batch_json("rx1", UTC0 + 2, [d]))
-    (got,) = batch.detections
-    assert batch.node == "rx1" and got.sensor_id == "rx1"
+    node, (got,) = parse_detections(batch_json("rx1", UTC0 + 2, [d]))
+    assert node == "rx1" and got.sensor_id == "rx1"
     assert got.icao == 0xABCDEF and got.frame == bytes(range(14)) and got.callsign == "KLM123"
     assert got.utc == pytest.approx(UTC0 + 1.5) and got.z == pytest.approx(d.z, abs=1e-3)
 
@@ -88,7 +87,7 @@ def test_batch_round_trip_keeps_every_field():
 )
 def test_malformed_batches_are_refused_with_a_reason(payload, reason):
     with pytest.raises(PayloadError, match=reason):
-        parse_batch(payload)
+        parse_detections(payload)
 
 
 def test_info_out_of_range_is_refused():
@@ -103,8 +102,8 @@ def test_positions_carried_into_the_fusion_frame_are_exact_at_500_km():
     """ENU is a rotated ECEF: a node 500 km away maps its measurement with no error."""
     far = Site(56.4, 1.0, 30.0)  # about 530 km from CENTER
     d = position(far, 56.0, 2.0, 11000.0, 1, UTC0, b"x" * 7)
-    mapped = FrameMapper(CENTER).to_fusion(d, far)
-    assert mapped is not None
+    assert FrameMapper(CENTER).to_fusion(d, far)
+    mapped = d
     assert mapped.z == pytest.approx(CENTER.to_enu(56.0, 2.0, 11000.0), abs=1e-6)
     # a circular horizontal covariance stays a covariance (rotated, not distorted)
     assert np.linalg.eigvalsh(mapped.R) == pytest.approx([100.0, 100.0, 100.0])
@@ -112,21 +111,44 @@ def test_positions_carried_into_the_fusion_frame_are_exact_at_500_km():
 
 def test_copies_of_one_reply_are_one_measurement_with_every_timestamp():
     dedup = Deduplicator(window_s=0.2)
-    a = position(CENTER, 52.1, 4.6, 9000, 1, UTC0, b"A" * 14)
-    b = position(CENTER, 52.1, 4.6, 9000, 1, UTC0 + 0.0004, b"A" * 14)
-    reply, first = dedup.offer(a, "rx1")
+    reply, first = dedup.offer(b"A" * 14, UTC0, "rx1", -10.0)
     assert first
-    again, first = dedup.offer(b, "rx2")
+    again, first = dedup.offer(b"A" * 14, UTC0 + 0.0004, "rx2", -20.0)
     assert not first and again is reply
-    assert [(c.node, c.utc) for c in reply.copies] == [("rx1", UTC0), ("rx2", UTC0 + 0.0004)]
+    assert [(c.node, c.utc, c.signal_dbfs) for c in reply.copies] == [
+        ("rx1", UTC0, -10.0),
+        ("rx2", UTC0 + 0.0004, -20.0),
+    ]
     # the same bytes half a second later (a repeated velocity message): a new reply
-    _, first = dedup.offer(position(CENTER, 52.1, 4.6, 9000, 1, UTC0 + 0.5, b"A" * 14), "rx2")
+    _, first = dedup.offer(b"A" * 14, UTC0 + 0.5, "rx2")
     assert first
     for k in range(1000):  # memory bounded by the window
-        dedup.offer(
-            position(CENTER, 52, 4, 9000, 1, UTC0 + 1 + k * 0.01, bytes([k % 256]) * 7), "r"
-        )
-    assert len(dedup) < 100
+        utc = UTC0 + 1 + k * 0.01
+        dedup.offer(bytes([k % 256]) * 7, utc, "r")
+        dedup.expire(utc - 1.0)  # the fusion node accepts a second back
+    assert len(dedup) < 150
+
+
+def test_a_copy_with_the_position_stands_in_for_an_unresolved_first_copy():
+    """rx1 could not resolve the CPR position yet (identity only); rx2's copy of the same
+    reply carries it: the position is used, once."""
+    fuser = Fuser(FusionConfig(site=CENTER, reorder_window_s=0.0))
+    for node in ("rx1", "rx2"):
+        fuser.node_info(node, NodeInfo(node, 52.0, 4.5, 10.0).to_dict())
+    d = position(CENTER, 52.1, 4.6, 9000, 0xAAAAAA, UTC0, b"P" * 14)
+    unresolved = Detection(
+        0.0, "rx1", icao=0xAAAAAA, source="adsb-pos-unresolved", utc=UTC0, frame=b"P" * 14
+    )
+    assert fuser.ingest("rx1", batch_json("rx1", UTC0, [unresolved])) == 1
+    assert fuser.ingest("rx2", batch_json("rx2", UTC0, [d])) == 1
+    assert fuser.ingest("rx2", batch_json("rx2", UTC0, [d])) == 1  # rx2 again: a new reply
+    third = Fuser(FusionConfig(site=CENTER, reorder_window_s=0.0))
+    for node in ("rx1", "rx2", "rx3"):
+        third.node_info(node, NodeInfo(node, 52.0, 4.5, 10.0).to_dict())
+    assert third.ingest("rx1", batch_json("rx1", UTC0, [d])) == 1
+    assert third.ingest("rx2", batch_json("rx2", UTC0, [unresolved])) == 0
+    assert third.ingest("rx3", batch_json("rx3", UTC0, [d])) == 0
+    assert third.statistics()["nodes"]["rx3"]["duplicates"] == 1
 
 
 def test_bad_input_is_counted_per_node_and_spares_the_others():
@@ -143,7 +165,9 @@ def test_bad_input_is_counted_per_node_and_spares_the_others():
     fuser.ingest("nobody", batch_json("nobody", UTC0 + 7, good))  # no info yet
     fuser.node_info("far", NodeInfo("far", -52.0, -175.5, 10.0).to_dict())  # far side of earth
     fuser.ingest("far", batch_json("far", UTC0 + 7, good))
-    nan = batch_json("junk", UTC0 + 7, good).replace('"z":[', '"z":[NaN,', 1)
+    fuser.node_info("junk", NodeInfo("junk", 52.0, 4.6, 10.0).to_dict())
+    fresh = [position(CENTER, 52.1, 4.6, 9000, 0xBBBBBB, UTC0 + 6.5, b"N" * 14)]
+    nan = batch_json("junk", UTC0 + 7, fresh).replace('"z":[', '"z":[NaN,', 1)
     fuser.ingest("junk", nan)
     fuser.ingest("impostor", batch_json("someone-else", UTC0 + 7, good))
     fuser.step(UTC0 + 7)

@@ -5,6 +5,8 @@ import pytest
 from filterpy.kalman import KalmanFilter
 
 from sensord.tracker import kalman, models
+from sensord.tracker.measurement import LinearModel
+from sensord.tracker.updater import Measurements
 
 SIGMA_H, SIGMA_V = 2.0, 1.0
 # measured components: position, velocity, altitude (u), position + velocity, horizontal
@@ -17,6 +19,13 @@ def _random_tracks(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
     a = rng.normal(0, 1, (n, 6, 6)) * np.array([300.0] * 3 + [20.0] * 3)[:, None]
     p = a @ a.transpose(0, 2, 1) + np.eye(6) * 10.0  # symmetric positive definite
     return x, p
+
+
+def _model(idx) -> LinearModel:
+    return LinearModel(tuple(models_state[i] for i in idx))
+
+
+models_state = ("e", "n", "u", "ve", "vn", "vu")
 
 
 def _filterpy_step(x, p, dt, z, r, idx) -> tuple[np.ndarray, np.ndarray, float]:
@@ -44,9 +53,10 @@ def test_batched_step_matches_filterpy_track_by_track(idx):
     filters = [bank.new(x[i], p[i]) for i in range(n)]
     bank.predict(filters, dt)
     xp, pp = kalman.predicted(x, p, dt, SIGMA_H, SIGMA_V)
-    d2 = bank.distances(filters, z, r, idx)
+    meas = Measurements(_model(idx), z, r)
+    d2 = bank.distances(filters, meas)
     np.testing.assert_array_equal(kalman.distances(xp, pp, z, r, idx), d2)
-    bank.update(filters, z, r, idx)
+    bank.update(filters, meas)
     for i, f in enumerate(filters):
         x_ref, p_ref, d2_ref = _filterpy_step(x[i], p[i], dt[i], z[i], r[i], idx)
         np.testing.assert_allclose(f.x, x_ref, rtol=1e-9, atol=1e-9)
@@ -67,7 +77,7 @@ def test_bank_steps_the_rows_it_is_given_and_grows():
     z = np.stack([x[4, :3], x[0, :3], x[2, :3]]) + 25.0
     r = np.broadcast_to(np.diag([30.0**2, 30.0**2, 10.0**2]), (3, 3, 3))
     bank.predict(some, dt)
-    bank.update(some, z, r, POSITION)
+    bank.update(some, Measurements(_model(POSITION), z, r))
     for f, i, k in ((filters[4], 4, 0), (filters[0], 0, 1), (filters[2], 2, 2)):
         x_ref, p_ref, _ = _filterpy_step(x[i], p[i], dt[k], z[k], r[k], POSITION)
         np.testing.assert_allclose(f.x, x_ref, rtol=1e-9, atol=1e-9)

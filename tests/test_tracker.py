@@ -1,16 +1,20 @@
 """Tracker unit behaviour on synthetic detections: filter, gate, lifecycle, association."""
 
+import copy
 import itertools
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from filterpy.kalman import KalmanFilter
+from filterpy.kalman import ExtendedKalmanFilter, KalmanFilter
 
 from sensord import detections as det
 from sensord.detections import Detection
 from sensord.geo import Site
-from sensord.tracker import models
+from sensord.tracker import assignment, models
+from sensord.tracker.measurement import BistaticRangeRate, GeodeticAltitude
 from sensord.tracker.tracker import Tracker, TrackerConfig
 from sensord.tracker.update import TrackStatus
 
@@ -212,8 +216,10 @@ def test_update_reports_uncertainty_and_units():
 
 def test_batched_tracks_match_plain_filterpy_filters_each():
     """Three aircraft in the same batches, positions, velocities and altitudes at their own
-    times: each track is the filterpy filter fed its own detections one by one."""
-    starts = [(20e3, -10e3, 9000.0), (-40e3, 5e3, 3000.0), (5e3, 60e3, 11000.0)]
+    times: each track is filterpy's filter fed its own detections one by one (the
+    altitude above the ellipsoid by its ``ExtendedKalmanFilter``: h is the geodetic
+    height, H its gradient, the target's local up)."""
+    starts = [(20e3, -10e3, 9000.0), (-40e3, 5e3, 3000.0), (5e3, 160e3, 11000.0)]
     dets = []
     for a, start in enumerate(starts):
         icao = 0x400000 + a
@@ -232,10 +238,11 @@ def test_batched_tracks_match_plain_filterpy_filters_each():
     trk = Tracker(SITE)
     trk.process(dets)
     cfg = trk.config
+    altitude = GeodeticAltitude(SITE)
     for a in range(len(starts)):
         own = [d for d in dets if d.icao == 0x400000 + a]
         first = own[0]
-        kf = KalmanFilter(dim_x=6, dim_z=3)
+        kf = ExtendedKalmanFilter(dim_x=6, dim_z=3)
         kf.x = np.zeros(6)
         kf.P = np.diag([1000.0**2] * 3 + [250.0**2] * 2 + [20.0**2])
         kf.x[:3], kf.P[:3, :3] = first.z, first.R
@@ -243,16 +250,195 @@ def test_batched_tracks_match_plain_filterpy_filters_each():
         for d in own[1:]:
             dt = d.t_s - t_s
             t_s = d.t_s
-            kf.predict(
-                F=models.transition(dt),
-                Q=models.process_noise(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2),
-            )
-            idx = d.state_indices()
-            z = d.z
+            kf.F = models.transition(dt)
+            kf.Q = models.process_noise(dt, cfg.sigma_accel_h_mps2, cfg.sigma_accel_v_mps2)
+            kf.predict()
             if d.observes == det.ALTITUDE:
-                z = kf.x[2] + (d.z - SITE.to_geodetic(kf.x[:3])[2])
-            kf.update(z, R=d.R, H=np.eye(6)[idx])
+                kf.update(d.z, altitude.jacobian, altitude.function, R=d.R)
+            else:
+                h = np.eye(6)[d.state_indices()]
+                kf.update(d.z, lambda x, h=h: h, lambda x, h=h: h @ x, R=d.R)
         track = trk.tracks[f"{0x400000 + a:06X}"]
         assert track.n_updates == len(own)
         np.testing.assert_allclose(track.x, kf.x, rtol=1e-9, atol=1e-6)
         np.testing.assert_allclose(track.P, kf.P, rtol=1e-9, atol=1e-9)
+
+
+def test_sensors_carry_the_time_of_their_last_detection():
+    trk = Tracker(SITE)
+    trk.process([pos(0.0), pos(0.5, sensor="rx1"), pos(1.0)])
+    update = trk.process([pos(1.5, sensor="rx1"), pos(2.0)])[-1]
+    assert update.sensors == ("rx0", "rx1")
+    assert update.sensor_last_s == {"rx0": 2.0, "rx1": 1.5}
+    d = update.to_dict()
+    assert d["sensors"] == ["rx0", "rx1"] and d["sensor_last_s"] == {"rx0": 2.0, "rx1": 1.5}
+    assert trk.tracks["ABC123"].sensors == {"rx0": 2.0, "rx1": 1.5}
+
+
+def _imm_reference_prediction(track, dt: float, cfg: TrackerConfig) -> tuple[np.ndarray, ...]:
+    """filterpy's own IMM predict on a copy of the track's estimator."""
+    est = copy.deepcopy(track.filt.est)
+    cv, ca = est.filters
+    cv.F = models.cv_in_ca_transition(dt)
+    cv.Q = models.cv_in_ca_process_noise(
+        dt, cfg.imm_cv_sigma_accel_h_mps2, cfg.imm_cv_sigma_accel_v_mps2
+    )
+    ca.F = models.ca_transition(dt)
+    ca.Q = models.ca_process_noise(dt, cfg.imm_ca_sigma_jerk_h_mps3, cfg.imm_ca_sigma_jerk_v_mps3)
+    est.predict()
+    return est.x[:6], est.P[:6, :6]
+
+
+def test_imm_gates_and_reports_with_its_own_prediction():
+    """With imm = true the track updates and the gate of anonymous detections use the IMM's
+    prediction (mixed CV + CA), not a CV extrapolation of its estimate."""
+    cfg = TrackerConfig(imm=True)
+    trk = Tracker(SITE, cfg)
+    rng = np.random.default_rng(2)
+    for k in range(45):  # into the turn: the CA model carries the acceleration
+        z = _turning(k) + rng.normal(0, [30.0, 30.0, 10.0])
+        trk.process([Detection(k, "rx0", det.POSITION, z, np.diag([900.0, 900.0, 100.0]), icao=7)])
+    track = trk.tracks["000007"]
+    x_ref, p_ref = _imm_reference_prediction(track, 10.0, cfg)
+    cv_extrapolated = track.x[:3] + 10.0 * track.x[3:]
+    assert np.linalg.norm(x_ref[:2] - cv_extrapolated[:2]) > 20.0  # the two differ
+    snap = trk.snapshot(54.0)[0]
+    lat, lon, _ = SITE.to_geodetic(x_ref[:3])
+    assert (snap.lat_deg, snap.lon_deg) == (
+        pytest.approx(lat, abs=1e-9),
+        pytest.approx(lon, abs=1e-9),
+    )
+    x, p = trk.writer.states([track], [54.0])
+    np.testing.assert_allclose(x[0], x_ref, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(p[0], p_ref, rtol=1e-9, atol=1e-9)
+    radar = Detection(54.0, "radar", det.POSITION, x_ref[:3] + 50.0, np.diag([900.0] * 3))
+    d2 = trk.associator.distances([radar], [track])[0, 0]
+    y = radar.z - x_ref[:3]
+    assert d2 == pytest.approx(float(y @ np.linalg.solve(p_ref[:3, :3] + radar.R, y)), rel=1e-9)
+
+
+def _bistatic_pairs() -> list[BistaticRangeRate]:
+    rx = (0.0, 0.0, 20.0)
+    return [
+        BistaticRangeRate(tx, rx)
+        for tx in ((-40e3, 20e3, 300.0), (35e3, 30e3, 150.0), (10e3, -45e3, 1200.0))
+    ]
+
+
+def _bistatic(t_s, truth, model, k, rng, icao=None):
+    r = np.diag([30.0**2, 0.5**2])
+    z = model.function(truth) + rng.multivariate_normal(np.zeros(2), r)
+    return Detection(t_s, f"rx0/tx{k}", z=z, R=r, icao=icao, source="bistatic", model=model)
+
+
+def test_anonymous_bistatic_detections_associate_by_gating_on_h_of_x():
+    """Two aircraft 4 km apart, started by one coarse radar fix each, then only bistatic
+    range and rate from three transmitter-receiver pairs (anonymous): GNN on h(x) keeps
+    each detection with its aircraft and the tracks converge."""
+    rng = np.random.default_rng(8)
+    v = np.array([180.0, 140.0, 0.0])
+    starts = [np.array([-30e3, -25e3, 8000.0]), np.array([-30e3, -21e3, 9000.0])]
+    trk = Tracker(SITE)
+    fix_r = np.diag([800.0**2, 800.0**2, 400.0**2])
+    trk.process(
+        [
+            Detection(0.0, "fix", det.POSITION, s + rng.normal(0, [800, 800, 400]), fix_r)
+            for s in starts
+        ]
+    )
+    first = {tr.track_id: tr.x[1] for tr in trk.tracks.values()}
+    pairs = _bistatic_pairs()
+    for t in range(1, 61):
+        truths = [np.r_[s + v * t, v] for s in starts]
+        trk.process([_bistatic(t, x, m, k, rng) for k, m in enumerate(pairs) for x in truths])
+    assert len(trk.tracks) == 2 and trk.stats.unassociated == 0
+    for track in trk.tracks.values():
+        i = int(np.argmin([abs(track.x[1] - (s[1] + v[1] * 60)) for s in starts]))
+        assert i == int(first[track.track_id] > -23e3)  # no swap
+        truth = starts[i] + v * 60
+        assert np.linalg.norm(track.x[:3] - truth) < 60.0
+        assert track.n_updates == 1 + 60 * 3 and track.status == TrackStatus.CONFIRMED
+        assert set(track.sensors) == {"fix", "rx0/tx0", "rx0/tx1", "rx0/tx2"}
+
+
+def test_identified_bistatic_detections_update_their_track_and_alone_start_nothing():
+    rng = np.random.default_rng(3)
+    trk = Tracker(SITE)
+    pairs = _bistatic_pairs()
+    start, v = np.array([-30e3, -25e3, 8000.0]), np.array([180.0, 140.0, 0.0])
+    trk.process([_bistatic(0.0, np.r_[start, v], pairs[0], 0, rng, icao=0x4840D6)])
+    assert not trk.tracks and trk.stats.unassociated == 1
+    r = np.diag([100.0**2, 100.0**2, 30.0**2])
+    trk.process([Detection(0.5, "rx0", det.POSITION, start + v * 0.5, r, icao=0x4840D6)])
+    for t in range(1, 31):
+        trk.process(
+            [
+                _bistatic(t, np.r_[start + v * t, v], m, k, rng, icao=0x4840D6)
+                for k, m in enumerate(pairs)
+            ]
+        )
+    track = trk.tracks["4840D6"]
+    assert track.n_updates == 1 + 30 * 3
+    assert np.linalg.norm(track.x[:3] - (start + v * 30)) < 60.0
+
+
+def test_assignment_matches_scipy_and_is_what_gnn_uses():
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(12)
+    for trial in range(300):
+        n, m = rng.integers(1, 12, 2)
+        cost = rng.uniform(0, 16, (n, m))
+        if trial % 3 == 0:
+            cost = np.round(cost)  # ties
+        cost[rng.random((n, m)) < 0.4] = 1e9
+        rows, cols = assignment.assign(cost)
+        ref_rows, ref_cols = linear_sum_assignment(cost)
+        assert len(rows) == len(ref_rows) == min(n, m)
+        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+        assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum(), rel=1e-12)
+    big = rng.uniform(0, 16, (80, 90))  # above SCIPY_ABOVE: scipy itself
+    rows, cols = assignment.assign(big)
+    assert big[rows, cols].sum() == pytest.approx(big[linear_sum_assignment(big)].sum())
+    admitted = np.array([[True, False], [True, True]])
+    cost = np.array([[1.0, 0.0], [2.0, 5.0]])
+    assert assignment.gnn_pairs(cost, admitted) == [(0, 0), (1, 1)]
+
+
+def test_the_tracker_starts_without_scipy():
+    code = (
+        "import sys; from sensord.tracker.tracker import Tracker; import sensord.chain; "
+        "assert not [m for m in sys.modules if m.startswith(('scipy', 'filterpy'))], 'imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lifecycle_skips_scans_only_when_nothing_can_change():
+    """The lifecycle's bound on the next status change never hides one: the same stream of
+    positions, identity-only replies and silences with and without the shortcut."""
+    rng = np.random.default_rng(17)
+    stream = []
+    for icao in range(1, 9):
+        t = float(rng.uniform(0, 20))
+        while t < 200:
+            if rng.random() < 0.7:
+                stream.append(pos(t, icao=icao))
+            else:
+                stream.append(Detection(t, "rx0", icao=icao, squawk="7000"))
+            t += float(rng.choice([0.5, 1.0, 12.0, 40.0, 70.0], p=[0.5, 0.3, 0.1, 0.05, 0.05]))
+    stream.sort(key=lambda d: d.t_s)
+    cfg = TrackerConfig(coast_after_s=10.0, drop_after_s=60.0, tentative_drop_after_s=10.0)
+    fast, full = Tracker(SITE, cfg), Tracker(SITE, cfg)
+    for k in range(0, len(stream), 3):
+        full.lifecycle._quiet_until_s = -math.inf  # scan every time
+        batch = stream[k : k + 3]
+        a = [(u.track_id, u.status, u.t_s) for u in fast.process(batch)]
+        b = [(u.track_id, u.status, u.t_s) for u in full.process(batch)]
+        assert a == b
+    end = stream[-1].t_s + 100
+    for t in np.arange(stream[-1].t_s, end, 0.7):
+        full.lifecycle._quiet_until_s = -math.inf
+        assert [(u.track_id, u.status) for u in fast.advance(t)] == [
+            (u.track_id, u.status) for u in full.advance(t)
+        ]
+    assert fast.stats.tracks_dropped == full.stats.tracks_dropped > 8

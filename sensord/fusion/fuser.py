@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 
 from sensord.detections import Detection
 from sensord.fusion.dedup import Deduplicator, Reply
-from sensord.fusion.nodes import NodeRegistry
+from sensord.fusion.nodes import NodeRegistry, NodeState
 from sensord.fusion.transform import FrameMapper
-from sensord.fusion.wire import PayloadError, parse_batch, parse_info
+from sensord.fusion.wire import PayloadError, copy_key, parse_batch, parse_detection, parse_info
 from sensord.geo import Site
 from sensord.tracker.tracker import Tracker, TrackerConfig
 from sensord.tracker.update import TrackUpdate
@@ -59,6 +59,7 @@ class Fuser:
         self._seq = itertools.count()
         self._released_utc = -math.inf
         self.newest_utc = -math.inf
+        self._limit_m = self.config.max_target_range_km * 1e3
         if self.config.site is not None:
             self._start(self.config.site)
 
@@ -112,41 +113,60 @@ class Fuser:
             return 0
         counters = state.counters
         counters.batches += 1
-        counters.detections_in += len(batch.detections)
+        counters.detections_in += len(batch.items)
         if batch.node != node:
-            state.fault("invalid", f"batch names node {batch.node!r}", len(batch.detections))
+            state.fault("invalid", f"batch names node {batch.node!r}", len(batch.items))
             return 0
         if state.site is None or self.mapper is None or self.site is None:
-            state.fault("waiting_info", "detections before its info", len(batch.detections))
+            state.fault("waiting_info", "detections before its info", len(batch.items))
             return 0
         if state.online is False:
             state.online = True  # detections flow: it is back
         taken = 0
-        limit_m = self.config.max_target_range_km * 1e3
-        for d in batch.detections:
-            mapped = self.mapper.to_fusion(d, state.site)
-            if mapped is None:
-                state.fault("unmapped", f"cannot map {d.observes} into the fusion frame")
-                continue
-            if mapped.observes[:2] == ("e", "n") and math.hypot(*mapped.z[:2]) > limit_m:
-                state.fault("out_of_range", "a position beyond max_target_range_km")
-                continue
-            utc = mapped.utc if mapped.utc is not None else batch.utc
-            state.last_utc = utc if state.last_utc is None else max(state.last_utc, utc)
-            if utc < self._released_utc and self.config.reorder_window_s > 0:
-                state.fault("late", "detections older than the reorder window")
-                continue
-            reply, first = self.dedup.offer(mapped, node)
-            if self.on_reply is not None:
-                self.on_reply(reply, first)
-            if not first:
-                counters.duplicates += 1
-                continue
-            self.newest_utc = max(self.newest_utc, utc)
-            heapq.heappush(self._heap, (utc, next(self._seq), replace(mapped, t_s=utc, utc=utc)))
-            counters.used += 1
-            taken += 1
+        for item in batch.items:
+            d = self._take(state, item)
+            if d is not None:
+                heapq.heappush(self._heap, (d.t_s, next(self._seq), d))
+                taken += 1
+        counters.used += taken
         return taken
+
+    def _take(self, state: NodeState, item: object) -> Detection | None:
+        """One detection object of ``state``'s node, or None (counted: late, duplicate,
+        invalid, unmapped, out of range). Copies of a reply already taken are not parsed."""
+        try:
+            key = copy_key(item)
+        except PayloadError as exc:
+            state.fault("invalid", f"unusable detection: {exc}")
+            return None
+        state.last_utc = key.utc if state.last_utc is None else max(state.last_utc, key.utc)
+        if key.utc < self._released_utc and self.config.reorder_window_s > 0:
+            state.fault("late", "detections older than the reorder window")
+            return None
+        reply, first = self.dedup.offer(key.frame, key.utc, state.name, key.signal_dbfs)
+        if self.on_reply is not None:
+            self.on_reply(reply, first)
+        if not first and (reply.kinematic or not key.kinematic):
+            state.counters.duplicates += 1
+            return None
+        try:
+            d = parse_detection(item, state.name)
+        except PayloadError as exc:
+            if first and key.frame is not None:
+                self.dedup.forget(key.frame)
+            state.fault("invalid", f"unusable detection: {exc}")
+            return None
+        assert self.mapper is not None and state.site is not None
+        if not self.mapper.to_fusion(d, state.site):
+            state.fault("unmapped", f"cannot map {d.observes} into the fusion frame")
+            return None
+        if d.observes[:2] == ("e", "n") and math.hypot(d.z[0], d.z[1]) > self._limit_m:
+            state.fault("out_of_range", "a position beyond max_target_range_km")
+            return None
+        reply.kinematic = reply.kinematic or bool(d.observes)
+        d.t_s = key.utc  # the fusion tracker's clock is UTC
+        self.newest_utc = max(self.newest_utc, key.utc)
+        return d
 
     # ---- output --------------------------------------------------------------------
     def step(self, now_utc: float) -> list[TrackUpdate]:
@@ -165,6 +185,12 @@ class Fuser:
         while self._heap and self._heap[0][0] <= horizon_utc:
             batch.append(heapq.heappop(self._heap)[2])
         self._released_utc = max(self._released_utc, horizon_utc)
+        # copies older than the release horizon are refused as late: forget their replies
+        # (without a reorder window every copy is accepted: keep a window's worth)
+        accepted_from = self._released_utc
+        if self.config.reorder_window_s == 0:
+            accepted_from = self.newest_utc - 1.0
+        self.dedup.expire(accepted_from)
         updates = self.tracker.process(batch) if batch else []
         if horizon_utc > -math.inf:
             updates += self.tracker.clock(horizon_utc)

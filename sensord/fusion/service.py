@@ -31,7 +31,8 @@ from sensord.tracker.tracker import TrackerConfig
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.05
+TICK_S = 0.05  # releases and coasting with a reorder window
+TICK_NO_WINDOW_S = 0.02
 FLUSH_DEADLINE_S = 5.0
 
 
@@ -101,6 +102,8 @@ class FusionService:
         self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"])
         self.publisher = Publisher(self.settings, stats_source=self.statistics)
         self.clock = DataClock()
+        # without a reorder window detections go out at the next tick: a short one
+        self.tick_s = TICK_S if fc["reorder_window_s"] > 0 else TICK_NO_WINDOW_S
         self.messages = 0
         self.subscriber_connected = False
         self._stopping = asyncio.Event()
@@ -129,11 +132,8 @@ class FusionService:
         elif kind == "status":
             if payload:
                 self.fuser.node_status(node, payload)
-        elif kind == "detections":
-            if self.fuser.ingest(node, payload):
-                self.clock.seen(self.fuser.newest_utc)
-            if self.fuser.config.reorder_window_s == 0:
-                self.publisher.track_updates(self.fuser.step(self.clock.now()))
+        elif kind == "detections" and self.fuser.ingest(node, payload):
+            self.clock.seen(self.fuser.newest_utc)
 
     async def tick(self) -> None:
         """Release what the reorder window lets go; coast and drop tracks."""
@@ -144,7 +144,7 @@ class FusionService:
                 if updates:
                     self.publisher.track_updates(updates)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), TICK_S)
+                await asyncio.wait_for(self._stopping.wait(), self.tick_s)
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings

@@ -14,7 +14,7 @@ See docs/fusion.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,14 +54,17 @@ class FrameMapper:
             got = self._cache[sensor] = (frame.rotation(), frame.translation_m())
         return got
 
-    def to_fusion(self, d: Detection, sensor: Site) -> Detection | None:
-        """``d`` (in ``sensor``'s ENU) in the fusion frame; None if it cannot be mapped
-        (a partial position or velocity, whose missing components the map would mix in)."""
+    def to_fusion(self, d: Detection, sensor: Site) -> bool:
+        """Carry ``d`` (in ``sensor``'s ENU) into the fusion frame, in place; False if it
+        cannot be (a partial position or velocity, whose missing components the map would
+        need)."""
         if sensor == self.fusion or not d.observes or d.observes == ("alt",):
-            return d
+            return True
         m, t = self._map(sensor)
         if d.observes == POSITION:
-            return replace(d, z=m @ d.z + t, R=m @ d.R @ m.T)
+            d.z, d.R = m @ d.z + t, m @ d.R @ m.T
+            return True
         if d.observes == VELOCITY:
-            return replace(d, z=m @ d.z, R=m @ d.R @ m.T)
-        return None
+            d.z, d.R = m @ d.z, m @ d.R @ m.T
+            return True
+        return False

@@ -77,11 +77,22 @@ class NodeInfo:
 
 @dataclass(frozen=True, slots=True)
 class DetectionBatch:
-    """One node's detections of one block."""
+    """One node's detections of one block, as parsed JSON objects: ``parse_detection``
+    turns one into a ``Detection`` (the fusion node parses only first copies of a reply)."""
 
     node: str
     utc: float
-    detections: list[Detection]
+    items: list[dict]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyKey:
+    """What recognises a copy of a reply, read cheaply off a detection object."""
+
+    frame: bytes | None
+    utc: float
+    signal_dbfs: float | None
+    kinematic: bool  # it measures something (not identity only)
 
 
 def detection_v2(d: Detection) -> dict:
@@ -176,7 +187,41 @@ def parse_batch(payload: bytes | str | dict) -> DetectionBatch:
     if not isinstance(items, list) or len(items) > MAX_DETECTIONS_PER_BATCH:
         raise PayloadError("detections is not a list (or is absurdly long)")
     utc = _finite(doc, "utc", 0.0) if doc.get("utc") is not None else math.nan
-    return DetectionBatch(node, utc, [parse_detection(item, node) for item in items])
+    return DetectionBatch(node, utc, items)
+
+
+def parse_detections(payload: bytes | str | dict) -> tuple[str, list[Detection]]:
+    """A whole v2 payload as Detections (every item parsed): (node, detections)."""
+    batch = parse_batch(payload)
+    return batch.node, [parse_detection(item, batch.node) for item in batch.items]
+
+
+def copy_key(item: object) -> CopyKey:
+    """The frame bytes, UTC and level of a detection object; PayloadError if unusable."""
+    if not isinstance(item, dict):
+        raise PayloadError("a detection is not an object")
+    frame = item.get("frame")
+    if frame is not None:
+        try:
+            frame = bytes.fromhex(frame)
+        except (TypeError, ValueError):
+            raise PayloadError("frame is not hex") from None
+        if len(frame) not in (7, 14):
+            raise PayloadError("frame is not 56 or 112 bits")
+    signal = item.get("signal_dbfs")
+    signal = float(signal) if isinstance(signal, (int, float)) and math.isfinite(signal) else None
+    return CopyKey(frame, _finite(item, "utc", 0.0), signal, bool(item.get("observes")))
+
+
+def _vector(value: object, m: int) -> list[float]:
+    if not isinstance(value, list) or len(value) != m:
+        raise PayloadError("z/R do not match observes")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise PayloadError("z or R not finite")
+        out.append(float(v))
+    return out
 
 
 def parse_detection(item: object, node: str) -> Detection:
@@ -187,15 +232,16 @@ def parse_detection(item: object, node: str) -> Detection:
     if not isinstance(observes, list) or not all(o in _MEASURED for o in observes):
         raise PayloadError(f"unknown observes {observes!r}")
     m = len(observes)
-    try:
-        z = np.asarray(item.get("z", []), dtype=float).reshape(m)
-        r = np.asarray(item.get("R", []), dtype=float).reshape(m, m)
-    except (TypeError, ValueError):
-        raise PayloadError("z/R do not match observes") from None
-    if not (np.isfinite(z).all() and np.isfinite(r).all()):
-        raise PayloadError("z or R not finite")
-    if m and (np.any(np.diag(r) <= 0) or not np.allclose(r, r.T, atol=1e-6)):
-        raise PayloadError("R is not a covariance")
+    z = _vector(item.get("z", []), m)
+    rows = item.get("R", [])
+    if not isinstance(rows, list) or len(rows) != m:
+        raise PayloadError("z/R do not match observes")
+    r = [_vector(row, m) for row in rows]
+    for i in range(m):
+        if r[i][i] <= 0 or any(
+            abs(r[i][j] - r[j][i]) > 1e-6 * (1 + abs(r[i][j])) for j in range(i)
+        ):
+            raise PayloadError("R is not a covariance")
     icao = item.get("icao")
     if icao is not None:
         try:
@@ -224,8 +270,8 @@ def parse_detection(item: object, node: str) -> Detection:
         t_s=_finite(item, "t_s"),
         sensor_id=node,
         observes=tuple(observes),
-        z=z,
-        R=r,
+        z=np.array(z),
+        R=np.array(r).reshape(m, m),
         icao=icao,
         source=str(item.get("source", "")),
         utc=_finite(item, "utc", 0.0),

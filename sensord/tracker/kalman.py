@@ -6,7 +6,9 @@ form P = (I - K H) P (I - K H)' + K R K'), with H a selection of state component
 Per-track filterpy calls cost about 27 us a step. Here every CV track's state is a row
 of one ``CVBank`` and the C kernels of ``sensord._kalman`` step the rows a batch of
 detections touches in one call each (about a microsecond per track, and no fixed numpy
-overhead that would make the small batches of a live receiver expensive).
+overhead that would make the small batches of a live receiver expensive). Measurements
+come in groups of one model (``updater.Measurements``); the ``updater.Updater`` steps
+linear ones in C on the selected components, non-linear ones by EKF (C) or UKF.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from sensord import _kalman
 from sensord.tracker.models import DIM
+from sensord.tracker.updater import Measurements, Updater
 
 
 def predicted(
@@ -84,11 +87,19 @@ class CVBank:
     """The states (rows of ``x``) and covariances (``P``) of every CV track, stepped in batches.
 
     A batch is a list of distinct filters; each step runs one C kernel over their rows.
+    Implements ``bank.FilterBank``.
     """
 
-    def __init__(self, sigma_h_mps2: float, sigma_v_mps2: float, capacity: int = 64) -> None:
+    def __init__(
+        self,
+        sigma_h_mps2: float,
+        sigma_v_mps2: float,
+        capacity: int = 64,
+        updater: Updater | None = None,
+    ) -> None:
         self.sigma_h_mps2 = sigma_h_mps2
         self.sigma_v_mps2 = sigma_v_mps2
+        self.updater = updater or Updater()
         self.x = np.zeros((capacity, DIM))
         self.P = np.zeros((capacity, DIM, DIM))
         self._free = list(range(capacity - 1, -1, -1))
@@ -120,19 +131,23 @@ class CVBank:
             self.sigma_v_mps2,
         )
 
-    def distances(
-        self, filters: list[CVFilter], z: np.ndarray, r: np.ndarray, idx: np.ndarray
-    ) -> np.ndarray:
-        """Squared Mahalanobis distance of each measurement z (n, m) of x[idx]."""
-        d2 = np.empty(len(filters))
-        _kalman.distances(self.x, self.P, _rows(filters), *_measurements(z, r, idx), d2)
-        return d2
+    def predicted(self, filters: list[CVFilter], dt_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """States (n, 6), covariances (n, 6, 6) dt_s ahead (where > 0), filters unchanged."""
+        rows = _rows(filters)
+        x, p = self.x[rows], self.P[rows]
+        dt_s = np.asarray(dt_s, dtype=float)
+        if (dt_s > 0).any():
+            ahead = np.flatnonzero(dt_s > 0)
+            _kalman.predict(x, p, ahead, dt_s[ahead], self.sigma_h_mps2, self.sigma_v_mps2)
+        return x, p
 
-    def update(
-        self, filters: list[CVFilter], z: np.ndarray, r: np.ndarray, idx: np.ndarray
-    ) -> None:
-        """Apply each filter's measurement z (n, m) of x[idx] with covariance r (n, m, m)."""
-        _kalman.update(self.x, self.P, _rows(filters), *_measurements(z, r, idx))
+    def distances(self, filters: list[CVFilter], meas: Measurements) -> np.ndarray:
+        """Squared Mahalanobis distance of each measurement from its filter's state."""
+        return self.updater.distances(self.x, self.P, _rows(filters), meas)
+
+    def update(self, filters: list[CVFilter], meas: Measurements) -> None:
+        """Apply each filter's measurement (one model, z (n, m), R (n, m, m))."""
+        self.updater.update(self.x, self.P, _rows(filters), meas)
 
 
 def _rows(filters: list[CVFilter]) -> np.ndarray:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+
+from sensord.tracker.assignment import assign
 
 
 def gospa(truth_m: np.ndarray, estimates_m: np.ndarray, c_m: float = 1000.0, p: int = 2) -> float:
@@ -18,7 +19,7 @@ def gospa(truth_m: np.ndarray, estimates_m: np.ndarray, c_m: float = 1000.0, p: 
         return float(((c_m**p) / 2 * (n + m)) ** (1 / p))
     dist = np.linalg.norm(truth_m[:, None, :] - estimates_m[None, :, :], axis=2)
     cost = np.minimum(dist, c_m) ** p
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = assign(cost)
     assigned = cost[rows, cols]
     matched = assigned < c_m**p
     total = assigned[matched].sum() + (c_m**p) / 2 * ((n - matched.sum()) + (m - matched.sum()))

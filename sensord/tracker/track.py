@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sensord.tracker.kalman import CVFilter
 from sensord.tracker.models import DIM
 from sensord.tracker.update import TrackStatus
 
 if TYPE_CHECKING:
-    from sensord.tracker.imm import IMMFilter
+    from sensord.tracker.bank import Filter
 
 # initial uncertainty of what the first detection does not measure
 INIT_POS_SIGMA_M = 1000.0
@@ -36,7 +36,7 @@ class Track:
 
     track_id: str
     t_s: float  # time of the filter's state
-    filt: CVFilter | IMMFilter
+    filt: Filter
     icao: int | None = None
     callsign: str | None = None
     squawk: str | None = None
@@ -47,11 +47,18 @@ class Track:
     last_seen_s: float = 0.0  # last detection of any kind
     n_updates: int = 0
     hits: deque = field(default_factory=lambda: deque(maxlen=16))  # accepted (1) / gated (0)
-    sensors: set[str] = field(default_factory=set)
+    sensors: dict[str, float] = field(
+        default_factory=dict
+    )  # sensor_id -> t_s of its last detection
     challenger: tuple | None = None  # last gated-out position: (t_s, enu, detection)
     rejected_in_row: int = 0
     geo_minus_baro_ft: float | None = None
     has_position: bool = False
+
+    def heard(self, sensor_id: str, t_s: float) -> None:
+        """A detection of ``sensor_id`` at t_s was associated with this track."""
+        if t_s > self.sensors.get(sensor_id, -math.inf):
+            self.sensors[sensor_id] = t_s
 
     @property
     def x(self) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Positions are the filter's estimate at ``t_s`` (not the last raw message), in WGS84;
 uncertainties are 95% radii. Aviation units are used where subscribers expect them
-(ft, kt, ft/min) and carried in the names.
+(ft, kt, ft/min) and carried in the names. ``sensors`` lists the sensors whose
+detections the track took; ``sensor_last_s`` gives each one's last detection time.
 """
 
 from __future__ import annotations
@@ -46,14 +47,16 @@ class TrackUpdate:
     n_updates: int = 0
     age_s: float = 0.0
     last_update_s: float = 0.0
-    sensors: tuple[str, ...] = field(default_factory=tuple)
+    sensors: tuple[str, ...] = field(default_factory=tuple)  # sorted sensor ids
     utc: float | None = None  # UTC of t_s
+    sensor_last_s: dict[str, float] = field(default_factory=dict)  # sensor id -> its last t_s
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the schema version; floats rounded to what they resolve."""
         d = {name: getattr(self, name) for name in _FIELDS}  # asdict's deep copies cost 10x
         d["status"] = self.status.value
         d["sensors"] = list(self.sensors)
+        d["sensor_last_s"] = {k: round(v, 3) for k, v in self.sensor_last_s.items()}
         for key, digits in _ROUNDING.items():
             if d[key] is not None:
                 d[key] = round(d[key], digits)
