@@ -124,3 +124,67 @@ def test_transponder_off_aircraft_is_tracked_in_range_doppler(run):
     payload = fused.radar_tracks[0].to_dict(scene.bistatic.wavelength_m)
     assert payload["cooperative"] is False and payload["radar_only"] is True
     assert np.isfinite(payload["bistatic_range_m"])
+
+
+def test_radar_detections_update_adsb_tracks_in_the_tracker(tmp_path):
+    """ADS-B detections (the real demodulator and decoder) and radar detections (bistatic
+    range and rate, the non-linear model) through one Tracker in time order: the
+    cooperative aircraft's echoes update their ADS-B tracks."""
+    from sensord.chain import Chain
+    from sensord.radar.fusion import RadarMeasurements
+    from sensord.source.iqfile import IQFileSource
+    from sensord.tracker.track import TrackStatus
+
+    scenario = random_scenario(6, RX, 30e3, seed=11, min_range_m=5e3)
+    stem = tmp_path / "adsb"
+    record(scenario, stem, 2.4e6, SECONDS + 1, seed=11)
+    scene = radar_scene(RX, TX, scenario=scenario, n_dark=2, n_drones=1, seed=11)
+    sim = simulate_radar(scene, SECONDS + 0.01, seed=11)
+    params = RadarParams(carrier_hz=scene.bistatic.carrier_hz)
+    processor = RadarProcessor(params)
+    h, n = params.history, params.n_samples
+    ref, surv = sim.ref, sim.surv[3:]
+    radar = []
+    k = 0
+    while h + (k + 1) * n <= len(surv):
+        s0 = h + k * n
+        radar.append(processor.process(Cpi(k, s0, 2e6, ref[s0 - h : s0 + n], surv[s0 : s0 + n],
+                                            h, 0, 0.0)))  # fmt: skip
+        k += 1
+
+    chain = Chain(2.4e6, RX)
+    feed = RadarMeasurements(scene.bistatic, RX, "radar0")
+    src = IQFileSource(str(stem.with_suffix(".cu8")), rate_hz=2.4e6)
+    took = total = 0
+    pending = list(radar)
+    for block in src.blocks():
+        dets = chain.detector.process(chain.demod.feed_block(block))
+        end_s = (block.start_sample + block.n_samples) / block.rate_hz
+        while pending and pending[0].t_s <= end_s:
+            res = pending.pop(0)
+            before = [d for d in dets if d.t_s <= res.t_s]
+            dets = [d for d in dets if d.t_s > res.t_s]
+            chain.tracker.process(before)
+            # the cooperative aircraft that have a confirmed track by now
+            live = {
+                t.icao: t for t in chain.tracker.tracks.values()
+                if t.icao is not None and t.status == TrackStatus.CONFIRMED
+            }  # fmt: skip
+            rows = sim.truth[(sim.truth["cpi"] == res.cpi) & (sim.truth["kind"] == "aircraft")]
+            mine = []
+            for det in res.detections:
+                row = _truth_of(det, rows)
+                if row is not None and int(row["icao"]) in live:
+                    mine.append((det, int(row["icao"])))
+            updates = chain.tracker.process(feed.detections(res.detections))
+            took_now = {
+                u.icao for u in updates if u.sensor_last_s.get("radar0") == pytest.approx(res.t_s)
+            }
+            for _, icao in mine:
+                total += 1
+                took += f"{icao:06X}" in took_now
+        chain.tracker.process(dets)
+        chain.tracker.clock(end_s)
+    print(f"radar detections of tracked cooperative aircraft taken by their tracks: {took}/{total}")
+    assert total >= 10
+    assert took / total >= 0.95, (took, total)
