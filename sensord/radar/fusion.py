@@ -38,10 +38,10 @@ class RadarMeasurements:
 
     def __post_init__(self) -> None:
         tx, rx = self.bistatic.tx, self.bistatic.rx
-        tx_enu = self.site.to_enu(tx.lat_deg, tx.lon_deg, tx.alt_m)
-        rx_enu = self.site.to_enu(rx.lat_deg, rx.lon_deg, rx.alt_m)
+        t = self.site.to_enu(tx.lat_deg, tx.lon_deg, tx.alt_m)
+        r = self.site.to_enu(rx.lat_deg, rx.lon_deg, rx.alt_m)
         self.model = BistaticRangeRate(
-            tuple(float(v) for v in tx_enu), tuple(float(v) for v in rx_enu)
+            (float(t[0]), float(t[1]), float(t[2])), (float(r[0]), float(r[1]), float(r[2]))
         )
 
     def detection(self, det: RadarDetection, use_utc: bool = False) -> Detection:
