@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
 
     cooperative = _cooperative(args, bistatic)
 
-    def emit(res) -> None:
+    def emit(res) -> dict[int, dict]:
         labels: dict[int, dict] = {}
         if cooperative is not None:
             labels = cooperative.cpi(res)
@@ -219,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
                     f"fd={det.doppler_hz:+8.2f} Hz  dR/dt={det.range_rate_mps:+8.1f} m/s  "
                     f"SNR={det.snr_db:5.1f} dB  {who}\n"
                 )
+        return labels
 
     cpis = results(src.blocks(), params, stats, src.start_utc, args.skew)
     if args.mqtt:

@@ -15,6 +15,9 @@ A CPI's message (schema ``RADAR_SCHEMA``)::
     {"schema": 1, "node": "radar0", "cpi": 12, "t_s": 6.25, "utc": ..,
      "detections": [<the objects sensord radar --jsonl prints>], "discarded": null}
 
+With cooperative tracks (``sensord radar --tracks``) each detection also carries the
+``track_id`` it pairs with (``cooperative: true``) or the radar-only track it feeds
+(``radar:<node>:<n>``, ``cooperative: false``, ``radar_only: true``, ``confirmed``).
 ``discarded`` names why a CPI gave nothing (a drop, channels not coherent, ...), so a
 consumer can tell "no target" from "not looking".
 """
@@ -59,7 +62,7 @@ def info_payload(node: str, bistatic: Bistatic, params: RadarParams, clock_type:
     }
 
 
-def cpi_payload(node: str, res: CpiResult, utc0: float) -> str:
+def cpi_payload(node: str, res: CpiResult, utc0: float, labels: dict | None = None) -> str:
     """One CPI's detections as the node publishes them."""
     return json.dumps(
         {
@@ -68,7 +71,9 @@ def cpi_payload(node: str, res: CpiResult, utc0: float) -> str:
             "cpi": res.cpi,
             "t_s": round(res.t_s, 6),
             "utc": round(utc0 + res.t_s, 6),
-            "detections": [d.to_dict() for d in res.detections],
+            "detections": [
+                {**d.to_dict(), **(labels or {}).get(id(d), {})} for d in res.detections
+            ],
             "discarded": res.discarded,
         },
         separators=(",", ":"),
@@ -94,10 +99,9 @@ async def publish(
 
     def work() -> None:
         for res in results:
-            payload = cpi_payload(settings.node, res, utc0)
+            labels = on_result(res) if on_result is not None else None
+            payload = cpi_payload(settings.node, res, utc0, labels)
             loop.call_soon_threadsafe(pub.stream, DETECTIONS_KIND, [payload])
-            if on_result is not None:
-                on_result(res)
 
     try:
         await loop.run_in_executor(None, work)
