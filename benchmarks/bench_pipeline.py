@@ -35,8 +35,11 @@ import paho.mqtt.client as paho
 
 from sensord.daemon.pipeline import Pipeline
 from sensord.geo import Site
-from sensord.publish.mqtt import MqttSettings, Publisher
+from sensord.publish.mqtt import MqttSettings
 from sensord.sim import random_scenario, record
+from sensord.sinks.fanout import FanOut
+from sensord.sinks.mqtt import MqttSink
+from sensord.sinks.table import TrackTable
 from sensord.source.iqfile import IQFileSource
 from sensord.source.pacing import RealtimeSource
 
@@ -84,14 +87,17 @@ def latency(path: Path, port: int, block_samples: int) -> np.ndarray:
 
     sub = subscribe(port, "bench/rx0/tracks/#", on_payload)
     source = RealtimeSource(IQFileSource(path, rate_hz=2.4e6, block_samples=block_samples))
-    publisher = Publisher(MqttSettings(port=port, prefix="bench", rate_limit_s=0.0))
-    pipeline = Pipeline(source, SITE, publisher)
+    table = TrackTable()
+    mqtt = MqttSink(
+        MqttSettings(port=port, prefix="bench", rate_limit_s=0.0), table, stats_interval_s=60
+    )
+    fanout = FanOut([mqtt], table)
+    pipeline = Pipeline(source, SITE, fanout)
 
     async def replay() -> None:
-        pub = asyncio.create_task(publisher.run(stats_interval_s=60))
+        await fanout.start()
         await pipeline.run()
-        await publisher.stop(5.0)
-        pub.cancel()
+        await fanout.close(5.0)
 
     asyncio.run(replay())
     time.sleep(0.5)

@@ -7,7 +7,6 @@ and the tests replay recordings through it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -16,6 +15,7 @@ from sensord.decode import Detector
 from sensord.demod import Demodulator
 from sensord.detections import Detection
 from sensord.geo import Site
+from sensord.sinks.base import Step
 from sensord.source.base import IQSource
 from sensord.tracker.tracker import Tracker, TrackerConfig
 from sensord.tracker.update import TrackUpdate
@@ -23,15 +23,7 @@ from sensord.tracker.update import TrackUpdate
 _Timed = TypeVar("_Timed", Detection, TrackUpdate)
 
 
-@dataclass
-class ChainOutput:
-    """What one block produced."""
-
-    frames: np.ndarray
-    detections: list[Detection]
-    updates: list[TrackUpdate]
-    end_s: float = 0.0  # sample-clock time at the end of the block
-    end_utc: float | None = None  # the same instant in UTC, when the source gives UTC
+ChainOutput = Step  # the former name of what one block produced
 
 
 class Chain:
@@ -55,7 +47,7 @@ class Chain:
         """Frames -> detections -> track updates."""
         return self.tracker.process(self.detector.process(frames))
 
-    def run(self, source: IQSource) -> Iterator[ChainOutput]:
+    def run(self, source: IQSource) -> Iterator[Step]:
         """Every block of the source through the chain, then the end-of-stream flush.
 
         The tracker's clock is the sample clock: tracks coast and drop when the blocks say
@@ -71,12 +63,17 @@ class Chain:
             updates = self.tracker.process(dets)
             end_s = (block.start_sample + block.n_samples) / block.rate_hz
             updates = self._with_utc(updates + self.tracker.clock(end_s))
-            yield ChainOutput(frames, dets, updates, end_s, self._utc(end_s))
+            yield self._step(frames, dets, updates, end_s)
         frames = self.demod.flush()
         dets = self._with_utc(self.detector.process(frames))
         updates = self._with_utc(self.tracker.process(dets) + self.tracker.flush())
         end_s = self.demod.stats.samples / self.demod.rate_hz
-        yield ChainOutput(frames, dets, updates, end_s, self._utc(end_s))
+        yield self._step(frames, dets, updates, end_s)
+
+    def _step(
+        self, frames: np.ndarray, dets: list[Detection], updates: list[TrackUpdate], end_s: float
+    ) -> Step:
+        return Step(frames, dets, updates, self.demod.stats.samples, self._utc(end_s), end_s=end_s)
 
     def _utc(self, t_s: float) -> float | None:
         offset = self.utc_minus_t_s

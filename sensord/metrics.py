@@ -6,6 +6,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from sensord.errors import UserError
+from sensord.sinks.table import TrackTable
 from sensord.tracker.update import TrackStatus, TrackUpdate
 
 
@@ -36,11 +37,19 @@ class SensorMetrics:
             buckets=(-40, -35, -30, -25, -20, -15, -10, -5, -3, -1, 0),
             registry=r,
         )
-        self._state_by_track: dict[str, TrackStatus] = {}
+        self._own_table = TrackTable()  # only for observe_updates without a shared table
         self._max_range_seen_m = 0.0
+        self._samples_seen = 0
 
     def observe_samples(self, n_samples: int) -> None:
+        """``n_samples`` more samples went through the chain."""
         self.samples.inc(n_samples)
+        self._samples_seen += n_samples
+
+    def observe_samples_total(self, total: int) -> None:
+        """The chain's running sample count (a step's ``samples``): the counter follows it."""
+        if total > self._samples_seen:
+            self.observe_samples(total - self._samples_seen)
 
     def observe_frames(self, frames: np.ndarray) -> None:
         """Count a batch of frames by DF and correction; histogram their levels."""
@@ -52,19 +61,24 @@ class SensorMetrics:
         for level in frames["signal_dbfs"]:
             self.signal_dbfs.observe(float(level))
 
-    def observe_updates(self, updates: list[TrackUpdate], ranges_m: list[float | None]) -> None:
-        """Track states and the largest range seen (``ranges_m`` aligned with ``updates``)."""
-        for u, range_m in zip(updates, ranges_m, strict=True):
-            if u.status is TrackStatus.DROPPED:
-                self._state_by_track.pop(u.track_id, None)
-            else:
-                self._state_by_track[u.track_id] = u.status
+    def observe_ranges(self, ranges_m: list[float | None]) -> None:
+        """The largest range of a tracked position seen so far."""
+        for range_m in ranges_m:
             if range_m is not None and range_m > self._max_range_seen_m:
                 self._max_range_seen_m = range_m
                 self.max_range_m.set(range_m)
+
+    def observe_tracks(self, table: TrackTable) -> None:
+        """Live tracks by state, from the shared track table."""
+        counts = table.count_by_status()
         for state in (TrackStatus.TENTATIVE, TrackStatus.CONFIRMED, TrackStatus.COASTING):
-            n = sum(1 for s in self._state_by_track.values() if s is state)
-            self.tracks.labels(state=state.value).set(n)
+            self.tracks.labels(state=state.value).set(counts.get(state, 0))
+
+    def observe_updates(self, updates: list[TrackUpdate], ranges_m: list[float | None]) -> None:
+        """Track states (into this metrics' own table) and ranges, without a fan-out."""
+        self._own_table.apply(updates)
+        self.observe_tracks(self._own_table)
+        self.observe_ranges(ranges_m)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the bound port."""

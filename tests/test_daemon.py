@@ -259,9 +259,10 @@ class StallingSource:
 
 
 def test_watchdog_stops_when_samples_stall(tmp_path, recording):
-    from sensord.commands.run import _systemd
     from sensord.daemon.notify import Notifier
     from sensord.daemon.pipeline import Pipeline
+    from sensord.daemon.watchdog import Watchdog
+    from sensord.sinks.fanout import FanOut
 
     res, _ = recording
     sock_path = tmp_path / "n.sock"
@@ -269,12 +270,15 @@ def test_watchdog_stops_when_samples_stall(tmp_path, recording):
     sock.bind(str(sock_path))
     sock.setblocking(False)
     notifier = Notifier({"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "100000"})
-    pipeline = Pipeline(StallingSource(res.iq, res.rate_hz, 5), SITE, None, stall_grace_s=0.5)
+    source = StallingSource(res.iq, res.rate_hz, 5)
+    pipeline = Pipeline(source, SITE, FanOut([]), stall_grace_s=0.5)
+    exits: list[int] = []
     got: list[tuple[float, str]] = []
 
     async def scenario():
         run = asyncio.create_task(pipeline.run())
-        heartbeat = asyncio.create_task(_systemd(notifier, pipeline))
+        watchdog = Watchdog(notifier, pipeline, exit_on_stall=exits.append)
+        watchdog.start()
         t0 = time.monotonic()
         while time.monotonic() - t0 < 2.0:
             await asyncio.sleep(0.02)
@@ -283,7 +287,7 @@ def test_watchdog_stops_when_samples_stall(tmp_path, recording):
                     got.append((time.monotonic() - t0, sock.recv(4096).decode()))
             except BlockingIOError:
                 pass
-        heartbeat.cancel()
+        watchdog.stop()
         pipeline.stop()
         await run
 
@@ -293,3 +297,4 @@ def test_watchdog_stops_when_samples_stall(tmp_path, recording):
     beats = [t for t, m in got if m == "WATCHDOG=1"]
     assert len(beats) >= 2
     assert beats[-1] < 1.2  # the stall began at once: no heartbeat after the grace period
+    assert exits == []  # a source outage may heal: systemd decides, the daemon does not exit

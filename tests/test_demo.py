@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +52,58 @@ def test_demo_publishes_tracks_to_a_given_broker(broker):
     )
     truth = {f"{a.icao:06X}" for a in scenario.aircraft}
     assert len(icaos) >= 6 and icaos <= truth
+
+
+def test_demo_leaves_no_stale_tracks_and_names_its_node(broker):
+    """The demo clears the states it retained; its payloads name the node it publishes as."""
+    sub = Subscriber(broker.port)
+    time.sleep(0.3)
+    out = _demo("--broker", f"127.0.0.1:{broker.port}")
+    time.sleep(0.5)
+    sub.close()
+    assert out.returncode == 0, out.stderr
+    states = [json.loads(p) for t, p, _ in sub.messages if "/demo/tracks/" in t and p]
+    assert len(states) >= 20 and {tuple(s["sensors"]) for s in states} == {("demo",)}
+    late = Subscriber(broker.port)  # after the demo: what is retained
+    time.sleep(1.0)
+    late.close()
+    retained = {t: p for t, p, r in late.messages if r}
+    assert not [t for t, p in retained.items() if "/tracks/" in t and p]
+    assert json.loads(retained["sensord/demo/status"])["state"] == "offline"
+    assert "track states on 127.0.0.1" in out.stdout and "cleared" in out.stdout
+
+
+def test_demo_says_its_embedded_broker_has_stopped():
+    out = _demo()
+    assert out.returncode == 0, out.stderr
+    port = re.search(r"mosquitto_sub -h 127\.0\.0\.1 -p (\d+)", out.stdout).group(1)
+    assert f"the embedded broker on 127.0.0.1:{port} has stopped" in out.stdout
+
+
+def test_demo_hold_keeps_the_embedded_broker_and_its_tracks_until_stopped():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensord", "demo", "--speed", "max", "--duration", "4", "--hold"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    port = None
+    for line in proc.stdout:
+        if m := re.search(r"mosquitto_sub -h 127\.0\.0\.1 -p (\d+)", line):
+            port = int(m.group(1))
+        if "replay done" in line:
+            break
+    assert port is not None
+    time.sleep(1.0)
+    sub = Subscriber(port)  # well after the replay ended: the broker is still there
+    time.sleep(1.0)
+    sub.close()
+    proc.send_signal(signal.SIGTERM)  # as Ctrl-C (SIGINT may be ignored in a background job)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    retained = [t for t, p, r in sub.messages if "/demo/tracks/" in t and p and r]
+    assert len(retained) >= 6
+    assert "has stopped" in out
 
 
 def test_demo_bad_broker_argument_is_one_line_error():

@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -304,3 +305,14 @@ def test_fuse_command_prints_the_fused_track_payload(network):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no such file" in bad.stderr
+
+
+def test_fuzzed_subscriptions_neither_crash_nor_invent_tracks():
+    """A slice of benchmarks/fuzz_fusion.py: random and mutated payloads on every topic,
+    between a real node's batches."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from fuzz_fusion import fuzz
+
+    crashes, unexplained, real, nodes = fuzz(5000, seed=7)
+    assert crashes == 0 and unexplained == 0 and real > 0
+    assert nodes["fuzz"]["invalid"] > 0 and nodes["rx3"]["used"] > 0

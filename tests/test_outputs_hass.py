@@ -62,3 +62,20 @@ def test_discovery_capped_published_and_removed(broker):
     attrs = [json.loads(p) for t, p in got if t == "sensord/rx0/hass/4840d6/attributes"]
     assert [a["latitude"] for a in attrs] == [52.1, 52.2] and attrs[0]["gps_accuracy"] == 45.0
     assert not any("111111" in t or "222222" in t or "000001" in t for t, _ in got)
+
+
+def test_discovery_honours_the_topic_prefix_and_follows_the_node_status():
+    hass = HassDiscovery("north", topic_prefix="acme")
+    msgs = hass.messages([_u("t1", "4840D6")])
+    topics = [t for t, _, _ in msgs]
+    assert topics == [
+        "homeassistant/device_tracker/sensord_north_4840d6/config",
+        "acme/north/hass/4840d6/attributes",
+    ]
+    config = json.loads(msgs[0][1])
+    assert config["json_attributes_topic"] == "acme/north/hass/4840d6/attributes"
+    # availability: the node's retained status, offline also its last will
+    assert config["availability_topic"] == "acme/north/status"
+    assert config["payload_available"] == "online"
+    assert config["payload_not_available"] == "offline"
+    assert config["availability_template"] == "{{ value_json.state }}"

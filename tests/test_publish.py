@@ -14,7 +14,7 @@ from pathlib import Path
 import aiomqtt
 import jsonschema
 import pytest
-from conftest import MOSQUITTO, Mosquitto, free_port, wait_port
+from conftest import MOSQUITTO, Mosquitto, Subscriber, free_port, wait_port
 
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.tracker.update import TrackStatus, TrackUpdate
@@ -324,3 +324,37 @@ def test_username_and_password_accepted(tmp_path):
         b.stop()
     assert pub.stats.connects == 1 and pub.stats.published >= 2  # status and the track
     assert pub.pending() == 0
+
+
+def test_a_track_state_overtakes_a_stream_backlog_with_a_bounded_lag(broker):
+    """A broker slower than the frames (each acknowledged, QoS 1): 5000 frames queued, then a
+    state; the state goes out after the frame in flight, not after the 5000."""
+    sub = Subscriber(broker.port, "sensord/#")
+    time.sleep(0.3)
+
+    async def scenario() -> float:
+        settings = MqttSettings(
+            port=broker.port, protocol=broker.protocol, qos_stream=1, stream_queue_max=20000
+        )
+        pub = Publisher(settings)
+        pub.stream("frames", [json.dumps({"n": i}) for i in range(5000)])
+        runner = asyncio.create_task(pub.run(stats_interval_s=60))
+        while len(sub.on("/frames")) < 200:
+            await asyncio.sleep(0.002)
+        pushed = time.monotonic()
+        pub.track_updates([update(1.0)])
+        while not sub.on("/tracks/4840D6"):
+            await asyncio.sleep(0.002)
+        lag_s = time.monotonic() - pushed
+        await pub.stop(60)
+        await runner
+        return lag_s
+
+    lag_s = asyncio.run(scenario())
+    time.sleep(0.3)
+    sub.close()
+    topics = [t for t, _, _ in sub.messages]
+    at = topics.index("sensord/rx0/tracks/4840D6")
+    frames_after = sum(1 for t in topics[at:] if t.endswith("/frames"))
+    assert frames_after >= 4000, frames_after  # the state jumped the queue
+    assert lag_s < 1.0

@@ -73,6 +73,30 @@ def test_watch_shows_published_tracks(broker):
     assert "1 tracks" in out.stdout
 
 
+def test_watch_marks_the_states_of_an_offline_node_stale(broker):
+    """A node that stopped leaves its last states retained beside an offline status."""
+    kept = _track("t1", "4840D6", callsign="KLM1023", lat_deg=52.3, lon_deg=4.9)
+    _publish_retained(
+        broker.port,
+        {
+            "sensord/rx0/tracks/t1": json.dumps(kept.to_dict()).encode(),
+            "sensord/rx0/status": json.dumps({"state": "offline", "node": "rx0"}).encode(),
+        },
+    )
+    args = ["watch", "--port", str(broker.port), "--duration", "1.5", "--plain"]
+    out = subprocess.run(
+        [sys.executable, "-m", "sensord", *args], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0, out.stderr
+    assert "node offline" in out.stdout
+    assert "confirmed (stale)" in out.stdout
+    _publish_retained(broker.port, {"sensord/rx0/status": b'{"state": "online"}'})
+    out = subprocess.run(
+        [sys.executable, "-m", "sensord", *args], capture_output=True, text=True, timeout=30
+    )
+    assert "stale" not in out.stdout and "confirmed" in out.stdout
+
+
 def test_watch_unreachable_broker_is_one_line_error():
     out = subprocess.run(
         [sys.executable, "-m", "sensord", "watch", "--port", str(free_port()), "--duration", "1"],

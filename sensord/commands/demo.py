@@ -2,29 +2,38 @@
 
 The bundled scenario (``sensord/data/demo.scenario.json``, a few kB) is synthesised by the
 simulator into a temporary cu8 recording at start (a few seconds; shipping the recording
-itself would be ~60 MB). That recording is replayed through the real chain; track updates
-go to MQTT, to an embedded amqtt broker on a free loopback port unless ``--broker`` is given.
+itself would be ~60 MB). That recording is replayed through the real chain and the same
+fan-out and sinks as the daemon; track updates go to MQTT, to an embedded amqtt broker on
+a free loopback port unless ``--broker`` is given. At the end the demo clears the track
+states it retained (no stale "confirmed" aircraft stay behind an offline status) and says
+that its embedded broker has stopped; ``--hold`` keeps everything up until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import socket
 import tempfile
-import threading
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from sensord.chain import ChainOutput
-from sensord.commands.replay import add_output_arguments, parse_speed, replay
+from rich.console import Console
+
+from sensord.commands.replay import add_output_arguments, parse_speed, replay_async
 from sensord.errors import UserError
-from sensord.outputs import beast, sbs
 from sensord.outputs.tcp import BroadcastServer
-from sensord.publish.mqtt import MqttSettings, Publisher
+from sensord.publish.mqtt import MqttSettings
 from sensord.sim.recording import record
 from sensord.sim.scenario import Scenario
+from sensord.sinks.base import Sink
+from sensord.sinks.mqtt import MqttSink
+from sensord.sinks.table import TrackTable
+from sensord.sinks.tcp import BeastSink, SbsSink
 from sensord.source.iqfile import IQFileSource
+from sensord.ui.summary import RunSummary
 from sensord.ui.table import make_console
 
 DEMO_RATE_HZ = 2.0e6
@@ -42,75 +51,37 @@ def add_parser(subparsers) -> None:
     p.add_argument("--node", default="demo", help="node name in the topics (default demo)")
     p.add_argument("--sbs-port", type=int, help="serve SBS/BaseStation lines on 127.0.0.1:PORT")
     p.add_argument("--beast-port", type=int, help="serve Beast binary frames on 127.0.0.1:PORT")
+    p.add_argument(
+        "--hold",
+        action="store_true",
+        help="after the replay, keep the broker and the retained tracks up until Ctrl-C",
+    )
     p.set_defaults(func=run)
 
 
-class MqttThread:
-    """An event loop in a thread running the publisher, and the embedded broker if needed."""
+class EmbeddedBroker:
+    """amqtt on a loopback port, on the demo's event loop."""
 
-    def __init__(
-        self, host: str, port: int | None, node: str, sbs_port: int | None, beast_port: int | None
-    ) -> None:
-        self.embedded = port is None
-        self.host, self.port = host, port or _free_port()
-        self.node = node
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._broker = None
-        self.publisher: Publisher | None = None
-        self._task = None
-        self.sbs = None if sbs_port is None else BroadcastServer("127.0.0.1", sbs_port)
-        self.beast = None if beast_port is None else BroadcastServer("127.0.0.1", beast_port)
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._broker: Any = None
 
-    def start(self) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=15)
+    async def start(self) -> None:
+        from amqtt.broker import Broker  # type: ignore[import-untyped]
 
-    async def _start(self) -> None:
-        if self.embedded:
-            from amqtt.broker import Broker
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+        self._broker = Broker(config)
+        await self._broker.start()
 
-            config = {
-                "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-                "plugins": {
-                    "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
-                },
-            }
-            self._broker = Broker(config)
-            await self._broker.start()
-        for server in (self.sbs, self.beast):
-            if server is not None:
-                await server.start()
-        settings = MqttSettings(
-            host=self.host, port=self.port, node=self.node, protocol=311 if self.embedded else 5
-        )
-        self.publisher = Publisher(settings)
-        self._task = asyncio.ensure_future(self.publisher.run())
-
-    def publish(self, step: ChainOutput) -> None:
-        """Hand one step's updates and frames to the outputs (called from the replay thread)."""
-        self.loop.call_soon_threadsafe(self._publish, step)
-
-    def _publish(self, step: ChainOutput) -> None:
-        if step.updates:
-            self.publisher.track_updates(step.updates)
-        if self.sbs is not None:
-            self.sbs.broadcast(sbs.encode_updates(step.updates))
-        if self.beast is not None:
-            self.beast.broadcast(beast.encode_frames(step.frames))
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=15)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-
-    async def _stop(self) -> None:
-        await self.publisher.stop()
-        for server in (self.sbs, self.beast):
-            if server is not None:
-                await server.close()
+    async def stop(self) -> None:
         if self._broker is not None:
             await self._broker.shutdown()
+            self._broker = None
 
 
 def _free_port() -> int:
@@ -128,33 +99,76 @@ def _broker_address(text: str | None) -> tuple[str, int | None]:
     return host, int(port)
 
 
-def run(args: argparse.Namespace) -> int:
-    console = make_console()
-    host, port = _broker_address(args.broker)
-    scenario_path = resources.files("sensord") / "data" / "demo.scenario.json"
-    scenario = Scenario.load(Path(str(scenario_path)))
-    mqtt = MqttThread(host, port, args.node, args.sbs_port, args.beast_port)
-    mqtt.start()
-    console.print(
-        f"MQTT: {'embedded broker' if mqtt.embedded else 'broker'} on {host}:{mqtt.port}; "
-        "watch it with\n"
-        f"  mosquitto_sub -h {host} -p {mqtt.port} -t 'sensord/#' -v\n"
-        f"  sensord watch --host {host} --port {mqtt.port} --node {args.node}",
-        highlight=False,
+async def _hold(console: Console) -> None:
+    """Wait for Ctrl-C or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print("replay done; the tracks stay published until Ctrl-C", highlight=False)
+    await stop.wait()
+
+
+async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) -> RunSummary:
+    host, given_port = _broker_address(args.broker)
+    embedded = EmbeddedBroker(host, _free_port()) if given_port is None else None
+    port = embedded.port if embedded is not None else int(given_port or 0)
+    if embedded is not None:
+        await embedded.start()
+    table = TrackTable()
+    settings = MqttSettings(
+        host=host, port=port, node=args.node, protocol=311 if embedded is not None else 5
     )
+    sinks: list[Sink] = [MqttSink(settings, table, clear_on_stop=True)]
+    if args.sbs_port is not None:
+        sinks.append(SbsSink(BroadcastServer("127.0.0.1", args.sbs_port)))
+    if args.beast_port is not None:
+        sinks.append(BeastSink(BroadcastServer("127.0.0.1", args.beast_port)))
     try:
         with tempfile.TemporaryDirectory(prefix="sensord-demo-") as tmp:
             console.print(
                 f"synthesising {args.duration:.0f} s of the bundled scenario "
                 f"({len(scenario.aircraft)} aircraft)..."
             )
-            paths, _truth = record(
-                scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
+            paths, _truth = await asyncio.to_thread(
+                record, scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
+            )
+            console.print(
+                f"MQTT: {'embedded broker' if embedded else 'broker'} on {host}:{port}; "
+                "watch it with\n"
+                f"  mosquitto_sub -h {host} -p {port} -t 'sensord/#' -v\n"
+                f"  sensord watch --host {host} --port {port} --node {args.node}",
+                highlight=False,
             )
             source = IQFileSource(paths[0], fmt="cu8", rate_hz=DEMO_RATE_HZ)
-            summary = replay(source, scenario.site, args, console, on_step=mqtt.publish)
+            return await replay_async(
+                source,
+                scenario.site,
+                args,
+                console,
+                extra_sinks=sinks,
+                sensor_id=args.node,
+                table=table,
+                before_close=(lambda: _hold(console)) if args.hold else None,
+            )
     finally:
-        mqtt.stop()
+        if embedded is not None:
+            await embedded.stop()
+            console.print(
+                f"demo finished: the embedded broker on {host}:{port} has stopped "
+                "(--hold keeps it up, --broker HOST:PORT publishes to yours)",
+                highlight=False,
+            )
+        else:
+            console.print(f"demo finished: track states on {host}:{port} cleared", highlight=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = make_console()
+    _broker_address(args.broker)  # a bad address is an error before anything starts
+    scenario_path = resources.files("sensord") / "data" / "demo.scenario.json"
+    scenario = Scenario.load(Path(str(scenario_path)))
+    summary = asyncio.run(_demo(args, console, scenario))
     for line in summary.lines(DEMO_RATE_HZ):
         console.print(line, highlight=False)
     return 0

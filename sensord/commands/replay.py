@@ -4,22 +4,28 @@ track table (optional), file/metrics outputs and a summary at the end."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from sensord.chain import Chain, ChainOutput
 from sensord.commands.source_args import add_source_arguments, open_file_source
 from sensord.commands.track import site_for
+from sensord.daemon.pipeline import Pipeline
 from sensord.geo import Site
 from sensord.metrics import SensorMetrics
 from sensord.outputs.aircraft_json import AircraftJsonWriter
-from sensord.outputs.step import StepOutputs
+from sensord.sinks.base import Sink
+from sensord.sinks.fanout import FanOut
+from sensord.sinks.files import AircraftJsonSink, MetricsSink
+from sensord.sinks.table import TrackTable
 from sensord.source.pacing import RealtimeSource
+from sensord.ui.live import LiveTableSink
 from sensord.ui.summary import RunSummary
 from sensord.ui.table import TrackBoard, make_console
+
+REPLAY_MAX_RANGE_M = 500e3
 
 
 def parse_speed(text: str) -> float | None:
@@ -59,22 +65,34 @@ def replay(
     args: argparse.Namespace,
     console: Console,
     fix_bits: int = 1,
-    on_step: Callable[[ChainOutput], None] | None = None,
+    extra_sinks: list[Sink] | None = None,
+    sensor_id: str = "rx0",
 ) -> RunSummary:
-    """Run ``source`` through the chain, feeding the table, outputs, metrics and ``on_step``
-    (e.g. MQTT and TCP outputs); returns the summary."""
+    """Run ``source`` through the chain and the sinks: the table and summary, aircraft.json,
+    metrics, and ``extra_sinks`` (e.g. MQTT, SBS, Beast); returns the summary."""
+    return asyncio.run(replay_async(source, site, args, console, fix_bits, extra_sinks, sensor_id))
+
+
+async def replay_async(
+    source,
+    site: Site,
+    args: argparse.Namespace,
+    console: Console,
+    fix_bits: int = 1,
+    extra_sinks: list[Sink] | None = None,
+    sensor_id: str = "rx0",
+    table: TrackTable | None = None,
+    before_close: Callable[[], Awaitable[None]] | None = None,
+) -> RunSummary:
+    """``replay`` on a running event loop; ``table`` is the one ``extra_sinks`` share;
+    ``before_close`` is awaited after the last step, before the sinks close (the demo's
+    ``--hold``)."""
     total = getattr(source, "n_samples", None)  # file sources know their length
     if args.speed is not None:
         source = RealtimeSource(source, args.speed)
-    chain = Chain(source.rate_hz, site, fix_bits=fix_bits)
-    board = TrackBoard(site)
+    table = TrackTable() if table is None else table
+    board = TrackBoard(site, table)
     summary = RunSummary()
-    writer = AircraftJsonWriter(args.aircraft_json) if args.aircraft_json else None
-    metrics = SensorMetrics() if args.metrics_port is not None else None
-    if metrics:
-        port = metrics.serve(args.metrics_port)
-        console.print(f"metrics on http://127.0.0.1:{port}/metrics")
-    outputs = StepOutputs(site, writer, metrics)
     progress = Progress(
         TextColumn("replay"),
         BarColumn(),
@@ -83,37 +101,33 @@ def replay(
         console=console,
     )
     task = progress.add_task("replay", total=total)
-    interactive = console.is_terminal
-    live = Live(Group(progress), console=console, refresh_per_second=4) if interactive else None
-    last_status: dict = {}
+    sinks: list[Sink] = [LiveTableSink(board, summary, console, progress, args.table)]
+    if args.aircraft_json:
+        sinks.append(AircraftJsonSink(AircraftJsonWriter(args.aircraft_json, table)))
+    metrics = None
+    if args.metrics_port is not None:
+        metrics = MetricsSink(SensorMetrics(), site, table, args.metrics_port)
+        sinks.append(metrics)
+    fanout = FanOut(sinks + list(extra_sinks or []), table)
+    pipeline = Pipeline(
+        ProgressSource(source, progress, task, summary),
+        site,
+        fanout,
+        fix_bits=fix_bits,
+        max_range_m=REPLAY_MAX_RANGE_M,
+        lossless=True,
+        sensor_id=sensor_id,
+    )
+    await fanout.start()
+    if metrics is not None:
+        console.print(f"metrics on http://127.0.0.1:{metrics.port}/metrics")
     try:
-        if live:
-            live.start()
-        for step in chain.run(ProgressSource(source, progress, task, summary)):
-            ranges = [board.range_m(u) for u in step.updates]
-            board.update(step.updates)
-            if on_step:
-                on_step(step)
-            summary.add_frames(step.frames)
-            summary.add_updates(step.updates, ranges)
-            outputs.on_step(step)
-            if live:
-                live.update(Group(progress, board.table()) if args.table else Group(progress))
-            elif args.table:  # no terminal: one line per track state change
-                for u in step.updates:
-                    if last_status.get(u.track_id) is u.status:
-                        continue
-                    last_status[u.track_id] = u.status
-                    who = f"{u.icao or u.track_id} {u.callsign or ''}"
-                    console.print(
-                        f"{board.now_s:8.2f} s {who} {u.status.value}",
-                        highlight=False,
-                    )
+        await pipeline.run()
+        if before_close is not None:
+            await before_close()
     finally:
-        if live:
-            live.stop()
         source.close()
-    outputs.finish(summary.samples)
+        await fanout.close()
     console.print(board.table(title="tracks at the end"))
     return summary
 

@@ -14,12 +14,16 @@ import signal
 
 from sensord import config as config_mod
 from sensord.daemon.notify import Notifier
-from sensord.daemon.outputs import DaemonOutputs
+from sensord.daemon.outputs import daemon_sinks
 from sensord.daemon.pipeline import Pipeline
+from sensord.daemon.watchdog import Watchdog
 from sensord.errors import UserError
-from sensord.fusion.publishing import DetectionStream, node_info
+from sensord.fusion.publishing import node_info
 from sensord.geo import Site
-from sensord.publish.mqtt import MqttSettings, Publisher
+from sensord.sinks.base import Sink
+from sensord.sinks.fanout import FanOut
+from sensord.sinks.mqtt import MqttSink
+from sensord.sinks.table import TrackTable
 from sensord.source.iqfile import IQFileSource, open_source, parse_rate
 from sensord.source.pacing import RealtimeSource
 from sensord.source.utc import parse_utc
@@ -123,7 +127,34 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(cfg, args))
 
 
-async def _main(cfg: dict, args: argparse.Namespace) -> int:
+async def _main(cfg: dict, args: argparse.Namespace, extra_sinks: list[Sink] | None = None) -> int:
+    """The daemon: pipeline -> fan-out -> sinks; ``extra_sinks`` join the configured ones."""
+    loop = asyncio.get_running_loop()
+    pipeline: Pipeline | None = None
+    publisher = None
+    stop_requested = False
+
+    def stop() -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        if pipeline is not None:
+            pipeline.stop()
+
+    def reload() -> None:
+        try:
+            fresh = config_mod.load(args.config)
+        except UserError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        _set_log_level(fresh["logging"]["level"])
+        if publisher is not None:
+            publisher.settings.rate_limit_s = fresh["mqtt"]["rate_limit_s"]
+        log.warning("configuration reloaded (log level, rate limit)")
+
+    # first of all: a signal during a slow start (opening a dongle) is not fatal
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     rx = cfg["receiver"]
     site = Site(rx["lat_deg"], rx["lon_deg"], rx["alt_m"])
     source = _source(cfg)
@@ -139,66 +170,40 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         drop_after_s=tr["drop_after_s"],
     )
     mq = cfg["mqtt"]
-    publisher = None
-    pipeline: Pipeline | None = None
-    if mq["enabled"]:
-        settings = MqttSettings.from_config(mq, config_mod.mqtt_password(mq))
-        publisher = Publisher(
-            settings, stats_source=lambda: pipeline.statistics() if pipeline else {}
-        )
+    table = TrackTable()
+    password = config_mod.mqtt_password(mq) if mq["enabled"] else None
+    sinks = daemon_sinks(
+        cfg, site, table, password, lambda: pipeline.statistics() if pipeline else {}
+    )
+    sinks += extra_sinks or []
+    publisher = next((s.publisher for s in sinks if isinstance(s, MqttSink)), None)
+    fanout = FanOut(sinks, table)
     pipeline = Pipeline(
         source,
         site,
-        publisher,
+        fanout,
         fix_bits=cfg["demod"]["fix_bits"],
         max_range_m=rx["max_range_km"] * 1e3,
         tracker_config=tracker_config,
-        publish_frames=mq["publish_frames"],
-        publish_detections=mq["publish_detections"],
-        detection_stream=DetectionStream(
-            mq["node"], site, mq["detections_schema"], mq["detection_shards"]
-        ),
         stall_grace_s=cfg["source"]["stall_grace_s"],
         lossless=file_source,
+        sensor_id=mq["node"],
     )
-    outputs = DaemonOutputs(cfg["outputs"], site, publisher, mq["node"])
-    await outputs.start()
-    pipeline.on_step = outputs.on_step
+    if stop_requested:
+        pipeline.stop()
+    await fanout.start()
     notifier = Notifier()
-    loop = asyncio.get_running_loop()
-
-    def reload() -> None:
-        try:
-            fresh = config_mod.load(args.config)
-        except UserError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-            return
-        _set_log_level(fresh["logging"]["level"])
-        if publisher is not None:
-            publisher.settings.rate_limit_s = fresh["mqtt"]["rate_limit_s"]
-        log.warning("configuration reloaded (log level, rate limit)")
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, pipeline.stop)
-    loop.add_signal_handler(signal.SIGHUP, reload)
-
     if publisher is not None:
         publisher.extra([(f"{publisher.settings.base}/info", _info(cfg, site, source), True)])
-    publisher_task = (
-        asyncio.create_task(publisher.run(mq["stats_interval_s"])) if publisher else None
-    )
-    pipeline_task = asyncio.create_task(pipeline.run())
-    watchdog_task = asyncio.create_task(_systemd(notifier, pipeline))
+    watchdog = Watchdog(notifier, pipeline)
+    watchdog.start()
     try:
-        await pipeline_task
+        await pipeline.run()
     finally:
-        watchdog_task.cancel()
+        watchdog.stop()
         notifier.stopping()
-        if publisher is not None and publisher_task is not None:
-            await publisher.stop(FLUSH_DEADLINE_S)
-            publisher_task.cancel()
+        await fanout.close(FLUSH_DEADLINE_S)
     s = pipeline.chain.demod.stats
-    await outputs.close(s.samples)
     log.warning(
         "stopped: %d samples, %d frames, %d tracks created",
         s.samples,
@@ -206,19 +211,3 @@ async def _main(cfg: dict, args: argparse.Namespace) -> int:
         pipeline.chain.tracker.stats.tracks_created,
     )
     return 0
-
-
-async def _systemd(notifier: Notifier, pipeline: Pipeline) -> None:
-    """READY=1 once samples flow; WATCHDOG=1 while they keep flowing."""
-    if not notifier.enabled:
-        return
-    await pipeline.first_samples.wait()
-    if pipeline.healthy():
-        notifier.ready("samples flowing")
-    interval = notifier.watchdog_interval_s
-    if interval is None:
-        return
-    while True:
-        if pipeline.healthy():
-            notifier.watchdog()
-        await asyncio.sleep(interval)

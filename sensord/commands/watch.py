@@ -38,8 +38,25 @@ def _site(text: str | None) -> Site | None:
     return Site(lat, lon, 0.0)
 
 
+def apply_status(board: TrackBoard, payload: bytes) -> str | None:
+    """The node's status: offline marks every retained state stale; returns a line, or None."""
+    try:
+        state = json.loads(payload).get("state") if payload else None
+    except (ValueError, AttributeError):
+        return "status: unreadable payload ignored"
+    was_stale, board.stale = board.stale, state == "offline"
+    if board.stale and not was_stale:
+        return "node offline: the track states shown are its last, not live (stale)"
+    if was_stale and not board.stale:
+        return "node online"
+    return None
+
+
 def apply_message(board: TrackBoard, topic: str, payload: bytes) -> str | None:
-    """Apply one tracks/<id> message to the board; returns a plain text line, or None."""
+    """Apply one tracks/<id> or status message to the board; returns a plain text line, or
+    None."""
+    if topic.endswith("/status"):
+        return apply_status(board, payload)
     track_id = topic.rsplit("/", 1)[-1]
     if not payload:  # empty retained payload: the track was dropped
         board.drop(track_id)
@@ -54,12 +71,13 @@ def apply_message(board: TrackBoard, topic: str, payload: bytes) -> str | None:
 
 
 async def _watch(args: argparse.Namespace, board: TrackBoard, console: Console) -> None:
-    topic = f"{args.prefix}/{args.node}/tracks/+"
+    base = f"{args.prefix}/{args.node}"
     deadline = None if args.duration is None else time.monotonic() + args.duration
     live = None if args.plain or not console.is_terminal else Live(board.table(), console=console)
     try:
         async with aiomqtt.Client(args.host, args.port, identifier=None) as client:
-            await client.subscribe(topic, qos=1)
+            await client.subscribe(f"{base}/status", qos=1)
+            await client.subscribe(f"{base}/tracks/+", qos=1)
             if live:
                 live.start()
             messages = aiter(client.messages)

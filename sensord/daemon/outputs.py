@@ -1,59 +1,63 @@
-"""The daemon's optional outputs ([outputs] in the configuration): SBS and Beast over TCP,
-aircraft.json, Prometheus metrics, Home Assistant discovery through the publisher. They
-run on the event loop beside the publisher."""
+"""The daemon's sinks from its configuration: MQTT ([mqtt]) and the optional outputs
+([outputs]: SBS and Beast over TCP, aircraft.json, Prometheus metrics, Home Assistant
+discovery). All share one track table, the fan-out's."""
 
 from __future__ import annotations
 
-from sensord.chain import ChainOutput
+from collections.abc import Callable
+
 from sensord.errors import UserError
+from sensord.fusion.publishing import DetectionStream
 from sensord.geo import Site
 from sensord.metrics import SensorMetrics
-from sensord.outputs import beast, sbs
 from sensord.outputs.aircraft_json import AircraftJsonWriter
 from sensord.outputs.hass import HassDiscovery
-from sensord.outputs.step import StepOutputs
 from sensord.outputs.tcp import BroadcastServer
-from sensord.publish.mqtt import Publisher
+from sensord.publish.mqtt import MqttSettings
+from sensord.sinks.base import Sink
+from sensord.sinks.files import AircraftJsonSink, MetricsSink
+from sensord.sinks.mqtt import HassSink, MqttSink
+from sensord.sinks.table import TrackTable
+from sensord.sinks.tcp import BeastSink, SbsSink
 
 
-class DaemonOutputs:
-    """What ``[outputs]`` asks for; ``on_step`` is the pipeline's hook."""
-
-    def __init__(
-        self, cfg: dict, site: Site, publisher: Publisher | None = None, node: str = ""
-    ) -> None:
-        bind = cfg["bind"]
-        self.publisher = publisher
-        self.hass = None
-        if cfg["hass_discovery"]:
-            if publisher is None:
-                raise UserError("[outputs] hass_discovery needs [mqtt] enabled")
-            self.hass = HassDiscovery(node, cfg["hass_max_trackers"], cfg["hass_prefix"])
-        self.sbs = BroadcastServer(bind, cfg["sbs_port"]) if cfg["sbs_port"] else None
-        self.beast = BroadcastServer(bind, cfg["beast_port"]) if cfg["beast_port"] else None
-        writer = AircraftJsonWriter(cfg["aircraft_json_dir"]) if cfg["aircraft_json_dir"] else None
-        metrics = None
-        if cfg["metrics_port"]:
-            metrics = SensorMetrics()
-            metrics.serve(cfg["metrics_port"], bind)
-        self.step_outputs = StepOutputs(site, writer, metrics)
-
-    async def start(self) -> None:
-        for server in (self.sbs, self.beast):
-            if server is not None:
-                await server.start()
-
-    def on_step(self, step: ChainOutput) -> None:
-        self.step_outputs.on_step(step)
-        if self.sbs is not None and step.updates:
-            self.sbs.broadcast(sbs.encode_updates(step.updates))
-        if self.beast is not None and len(step.frames):
-            self.beast.broadcast(beast.encode_frames(step.frames))
-        if self.hass is not None and self.publisher is not None and step.updates:
-            self.publisher.extra(self.hass.messages(step.updates))
-
-    async def close(self, samples: int) -> None:
-        self.step_outputs.finish(samples)
-        for server in (self.sbs, self.beast):
-            if server is not None:
-                await server.close()
+def daemon_sinks(
+    cfg: dict,
+    site: Site,
+    table: TrackTable,
+    mqtt_password: str | None = None,
+    stats_source: Callable[[], dict] | None = None,
+) -> list[Sink]:
+    """The sinks ``cfg`` asks for, MQTT first (Home Assistant publishes through it)."""
+    mq, out = cfg["mqtt"], cfg["outputs"]
+    sinks: list[Sink] = []
+    mqtt = None
+    if mq["enabled"]:
+        mqtt = MqttSink(
+            MqttSettings.from_config(mq, mqtt_password),
+            table,
+            stats_source,
+            stats_interval_s=mq["stats_interval_s"],
+            publish_frames=mq["publish_frames"],
+            detection_stream=DetectionStream(
+                mq["node"], site, mq["detections_schema"], mq["detection_shards"]
+            )
+            if mq["publish_detections"]
+            else None,
+        )
+        sinks.append(mqtt)
+    if out["hass_discovery"]:
+        if mqtt is None:
+            raise UserError("[outputs] hass_discovery needs [mqtt] enabled")
+        hass = HassDiscovery(mq["node"], out["hass_max_trackers"], out["hass_prefix"], mq["prefix"])
+        sinks.append(HassSink(hass, mqtt.publisher))
+    bind = out["bind"]
+    if out["sbs_port"]:
+        sinks.append(SbsSink(BroadcastServer(bind, out["sbs_port"])))
+    if out["beast_port"]:
+        sinks.append(BeastSink(BroadcastServer(bind, out["beast_port"])))
+    if out["aircraft_json_dir"]:
+        sinks.append(AircraftJsonSink(AircraftJsonWriter(out["aircraft_json_dir"], table)))
+    if out["metrics_port"]:
+        sinks.append(MetricsSink(SensorMetrics(), site, table, out["metrics_port"], bind))
+    return sinks

@@ -1,17 +1,17 @@
-"""The daemon's pipeline: source -> DSP -> decode -> tracker in a worker thread, publisher on
-the event loop.
+"""The daemon's pipeline: source -> DSP -> decode -> tracker in a worker thread, the sinks'
+fan-out on the event loop.
 
 The worker thread reads blocks, demodulates them (the Cython loops release the GIL),
-decodes and tracks, and hands each block's results to the event loop through a bounded
-queue. A live source cannot wait: if the loop falls behind, results are dropped and
-counted (track state is idempotent: the next update carries it). A file replay is
-``lossless``: the worker waits for the loop instead. MQTT I/O runs on the loop and
-never blocks the worker; a slow broker only fills the publisher's bounded queues.
+decodes and tracks, and hands each block's ``Step`` to the fan-out on the event loop.
+A live source cannot wait: if the loop falls behind by more than ``HANDOVER_MAX`` steps,
+steps are dropped and counted (track state is idempotent: the next update carries it).
+A file replay is ``lossless``: the worker waits for the sinks that keep up (never for a
+failing or stuck one). No sink can stop the chain: the fan-out isolates each in its own
+task and queue.
 
-Health, for the systemd watchdog: samples must keep arriving; the heartbeat stops when
-no block has come for ``stall_grace_s`` (a dongle unplugged for good), so systemd
-restarts a daemon that is truly stuck. A shorter outage (a live source reconnecting)
-leaves the tracks coasting on the sample clock, which jumps by the samples lost.
+Health, for the watchdog: ``healthy`` is true while samples keep arriving (a block
+within ``stall_grace_s``) and have gone through the fan-out (the newest step was handed
+over within the grace too), and no sink is stuck in one step for longer than the grace.
 
 ``stop`` closes the source: its last blocks and the end-of-stream flush still go through
 the chain, so replies held in the demodulator's tail and the tracker's reorder window
@@ -21,22 +21,19 @@ are not lost at shutdown.
 from __future__ import annotations
 
 import asyncio
-import logging
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from sensord.chain import Chain, ChainOutput
-from sensord.frames import frame_json
-from sensord.fusion.publishing import DetectionStream
+from sensord.chain import Chain
 from sensord.geo import Site
-from sensord.publish.mqtt import Publisher
+from sensord.sinks.base import Step
+from sensord.sinks.fanout import FanOut
 from sensord.source.base import IQSource
 from sensord.tracker.tracker import TrackerConfig
 
-log = logging.getLogger(__name__)
-
-RESULT_QUEUE_MAX = 64
+HANDOVER_MAX = 64  # steps in flight to the event loop before a live source's are dropped
+LOSSLESS_WAIT_S = 1.0  # a file replay waits this long at most for a sink's queue
 
 
 @dataclass
@@ -55,41 +52,44 @@ class Pipeline:
         self,
         source: IQSource,
         site: Site,
-        publisher: Publisher | None,
+        fanout: FanOut,
         fix_bits: int = 1,
         max_range_m: float = 400e3,
         tracker_config: TrackerConfig | None = None,
-        publish_frames: bool = False,
-        publish_detections: bool = False,
-        on_step: Callable[[ChainOutput], None] | None = None,
-        detection_stream: DetectionStream | None = None,
         stall_grace_s: float = 10.0,
         lossless: bool = False,
+        sensor_id: str = "rx0",
     ) -> None:
         self.source = source
-        self.publisher = publisher
+        self.fanout = fanout
         self.chain = Chain(
             source.rate_hz,
             site,
-            detection_stream.node if detection_stream is not None else "rx0",
+            sensor_id=sensor_id,
             fix_bits=fix_bits,
             max_range_m=max_range_m,
             tracker_config=tracker_config,
         )
-        self.publish_frames = publish_frames
-        self.detection_stream = detection_stream if publish_detections else None
-        self.on_step = on_step
         self.stall_grace_s = stall_grace_s
         self.lossless = lossless
         self.stats = PipelineStats()
         self.last_block_monotonic: float | None = None
         self.first_samples = asyncio.Event()
-        self._queue: asyncio.Queue | None = None
+        self._in_flight = 0
+        self._lock = threading.Lock()
 
     def healthy(self) -> bool:
-        """Samples arrived within the grace period."""
-        last = self.last_block_monotonic
-        return last is not None and time.monotonic() - last < self.stall_grace_s
+        """Samples arrived, went through the fan-out recently, and no sink is stuck."""
+        now = time.monotonic()
+        last_block = self.last_block_monotonic
+        last_step = self.fanout.last_step_monotonic
+        return (
+            last_block is not None
+            and now - last_block < self.stall_grace_s
+            and last_step is not None
+            and now - last_step < self.stall_grace_s
+            and not self.fanout.stalled(self.stall_grace_s)
+        )
 
     def stop(self) -> None:
         """Close the source; ``run`` returns once what it still held is through the chain."""
@@ -123,60 +123,44 @@ class Pipeline:
                 "reinitialised": t.stats.reinitialised,
                 "late_dropped": t.stats.late_dropped,
             },
-            "pipeline": {
-                **asdict(self.stats),
-                "queue_depth": self._queue.qsize() if self._queue else 0,
-            },
+            "pipeline": {**asdict(self.stats), "queue_depth": self.fanout.pending()},
+            "sinks": self.fanout.status()["sinks"],
         }
 
     async def run(self) -> None:
-        """Run until the source ends or ``stop``; results are handed to the publisher."""
+        """Run until the source ends or ``stop``; every step goes to the fan-out."""
         loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue(maxsize=RESULT_QUEUE_MAX)
-        worker = loop.run_in_executor(None, self._work, loop)
-        consumer = asyncio.create_task(self._consume())
-        try:
-            await worker
-        finally:
-            await self._queue.put(None)
-            await consumer
+        await loop.run_in_executor(None, self._work, loop)
+        # the worker's last hand-overs are callbacks still queued on the loop: let them run
+        while self._in_flight:
+            await asyncio.sleep(0.01)
 
-    def _hand_over(self, item) -> None:
-        assert self._queue is not None
+    def _submit(self, step: Step) -> None:
         try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.stats.results_dropped += 1
+            self.fanout.submit(step)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:
         started = time.monotonic()
-        samples = 0
         try:
             for step in self.chain.run(self.source):
                 self.last_block_monotonic = time.monotonic()
                 self.stats.blocks += 1
-                samples = self.chain.demod.stats.samples
-                self.stats.samples_per_s = samples / max(time.monotonic() - started, 1e-9)
+                self.stats.samples_per_s = step.samples / max(time.monotonic() - started, 1e-9)
                 if self.stats.blocks == 1:
                     loop.call_soon_threadsafe(self.first_samples.set)
-                if self.lossless:  # a file waits for the loop; a live source cannot
-                    asyncio.run_coroutine_threadsafe(self._queue.put(step), loop).result()
-                else:
-                    loop.call_soon_threadsafe(self._hand_over, step)
+                if self.lossless:  # a file waits for the sinks that keep up; a live source cannot
+                    asyncio.run_coroutine_threadsafe(
+                        self.fanout.put(step, LOSSLESS_WAIT_S), loop
+                    ).result()
+                    continue
+                with self._lock:
+                    if self._in_flight >= HANDOVER_MAX:
+                        self.stats.results_dropped += 1
+                        continue
+                    self._in_flight += 1
+                loop.call_soon_threadsafe(self._submit, step)
         finally:
             loop.call_soon_threadsafe(self.first_samples.set)
-
-    async def _consume(self) -> None:
-        assert self._queue is not None
-        while (step := await self._queue.get()) is not None:
-            if self.on_step:
-                self.on_step(step)
-            if self.publisher is None:
-                continue
-            if step.updates:
-                self.publisher.track_updates(step.updates)
-            if self.publish_frames and len(step.frames):
-                self.publisher.stream("frames", [frame_json(f) for f in step.frames])
-            if self.detection_stream is not None:
-                for message in self.detection_stream.messages(step.detections, step.end_utc):
-                    self.publisher.stream(message.kind, [message.payload])

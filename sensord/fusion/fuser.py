@@ -32,6 +32,9 @@ from sensord.tracker.update import TrackUpdate
 
 log = logging.getLogger(__name__)
 
+UTC_MIN = 946_684_800.0  # 2000-01-01: before it, a clock that was never set
+UTC_MAX = 4_102_444_800.0  # 2100-01-01
+
 
 @dataclass
 class FusionConfig:
@@ -42,6 +45,7 @@ class FusionConfig:
     dedup_window_s: float = 0.2
     max_node_range_km: float = 1000.0  # a node farther than this from the site is refused
     max_target_range_km: float = 600.0  # a measured position farther than this is refused
+    max_ahead_s: float = 60.0  # a detection this far ahead of the newest UTC is refused
 
 
 class Fuser:
@@ -138,6 +142,10 @@ class Fuser:
             key = copy_key(item)
         except PayloadError as exc:
             state.fault("invalid", f"unusable detection: {exc}")
+            return None
+        ahead_limit = self.newest_utc + self.config.max_ahead_s
+        if not UTC_MIN <= key.utc <= UTC_MAX or key.utc > ahead_limit > -math.inf:
+            state.fault("invalid", "a UTC far ahead of every other node's (or before 2000)")
             return None
         state.last_utc = key.utc if state.last_utc is None else max(state.last_utc, key.utc)
         if key.utc < self._released_utc and self.config.reorder_window_s > 0:

@@ -2,10 +2,12 @@
 
 Subscribes to every node's ``info``, ``status`` and detections under ``[mqtt] prefix``
 (``+`` for every node, or the ``[fusion] nodes`` list; ``detections/<k>`` for the
-``[fusion] shards`` this worker takes), feeds them to a ``Fuser`` and publishes the fused
-tracks, events and status under ``<prefix>/<[mqtt] node>/`` through the same publisher a
-receiver uses. Its clock is the data's: the newest UTC seen plus the wall time since, so a
-replay of old recordings fuses as well as live nodes. aiomqtt does not reconnect by
+``[fusion] shards`` this worker takes), feeds them to a ``Fuser`` and hands the fused
+track updates to the same sinks a receiver has, through one fan-out: MQTT (tracks, events
+and status under ``<prefix>/<[mqtt] node>/``) and whatever ``[outputs]`` asks for
+(aircraft.json, SBS, Beast, metrics, Home Assistant). Its clock is the data's: the
+newest UTC seen plus the wall time since, so a replay of old recordings fuses as well as
+live nodes. aiomqtt does not reconnect by
 itself: the subscription is re-made with backoff, logged once per outage.
 """
 
@@ -23,10 +25,14 @@ from dataclasses import dataclass
 import aiomqtt
 
 from sensord import config as config_mod
+from sensord.daemon.outputs import daemon_sinks
 from sensord.errors import UserError
 from sensord.fusion.fuser import Fuser, FusionConfig
 from sensord.geo import Site
-from sensord.publish.mqtt import BACKOFF_S, MqttSettings, Publisher
+from sensord.publish.mqtt import BACKOFF_S, MqttSettings
+from sensord.sinks.base import Step
+from sensord.sinks.fanout import FanOut
+from sensord.sinks.table import TrackTable
 from sensord.tracker.tracker import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -100,7 +106,14 @@ class FusionService:
         )
         self.settings = MqttSettings.from_config(mq, password)
         self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"])
-        self.publisher = Publisher(self.settings, stats_source=self.statistics)
+        self.table = TrackTable()
+        # the fused picture republishes no detections; range metrics are from the site
+        sink_cfg = {**cfg, "mqtt": {**mq, "publish_detections": False, "publish_frames": False}}
+        metrics_site = self.fuser.config.site or Site(0.0, 0.0, 0.0)
+        self.fanout = FanOut(
+            daemon_sinks(sink_cfg, metrics_site, self.table, password, self.statistics),
+            self.table,
+        )
         self.clock = DataClock()
         # without a reorder window detections go out at the next tick: a short one
         self.tick_s = TICK_S if fc["reorder_window_s"] > 0 else TICK_NO_WINDOW_S
@@ -114,6 +127,7 @@ class FusionService:
             "messages": self.messages,
             "subscribed": self.subscriber_connected,
             **self.fuser.statistics(),
+            "sinks": self.fanout.status(),
         }
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -142,7 +156,7 @@ class FusionService:
             if now > -math.inf:
                 updates = self.fuser.step(now)
                 if updates:
-                    self.publisher.track_updates(updates)
+                    self.fanout.submit(Step(updates=updates, utc=now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.tick_s)
 
@@ -197,21 +211,20 @@ class FusionService:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self, stats_interval_s: float) -> int:
+    async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        publisher_task = asyncio.create_task(self.publisher.run(stats_interval_s))
+        await self.fanout.start()
         subscriber_task = asyncio.create_task(self.subscribe())
         await self.tick()
         subscriber_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await subscriber_task
-        self.publisher.track_updates(self.fuser.flush())
-        await self.publisher.stop(FLUSH_DEADLINE_S)
-        publisher_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await publisher_task
+        final = self.fuser.flush()
+        if final:
+            self.fanout.submit(Step(updates=final, utc=self.clock.now()))
+        await self.fanout.close(FLUSH_DEADLINE_S)
         stats = self.fuser.statistics()
         log.info(
             "fusion stopped: %d messages, %d nodes, %d tracks live",
@@ -228,4 +241,4 @@ def serve(config_path: str) -> int:
     logging.getLogger().setLevel(getattr(logging, cfg["logging"]["level"].upper()))
     logging.getLogger("mqtt").setLevel(logging.CRITICAL)
     service = FusionService(cfg, config_mod.mqtt_password(cfg["mqtt"]))
-    return asyncio.run(service.run(cfg["mqtt"]["stats_interval_s"]))
+    return asyncio.run(service.run())

@@ -213,6 +213,9 @@ def copy_key(item: object) -> CopyKey:
     return CopyKey(frame, _finite(item, "utc", 0.0), signal, bool(item.get("observes")))
 
 
+MAX_ABS_VALUE = 1e8  # m, m/s, m^2: beyond any real measurement or variance
+
+
 def _vector(value: object, m: int) -> list[float]:
     if not isinstance(value, list) or len(value) != m:
         raise PayloadError("z/R do not match observes")
@@ -220,6 +223,8 @@ def _vector(value: object, m: int) -> list[float]:
     for v in value:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise PayloadError("z or R not finite")
+        if abs(v) > MAX_ABS_VALUE:
+            raise PayloadError("z or R out of range")
         out.append(float(v))
     return out
 
@@ -229,7 +234,9 @@ def parse_detection(item: object, node: str) -> Detection:
     if not isinstance(item, dict):
         raise PayloadError("a detection is not an object")
     observes = item.get("observes", [])
-    if not isinstance(observes, list) or not all(o in _MEASURED for o in observes):
+    if not isinstance(observes, list) or not all(
+        isinstance(o, str) and o in _MEASURED for o in observes
+    ):
         raise PayloadError(f"unknown observes {observes!r}")
     m = len(observes)
     z = _vector(item.get("z", []), m)
@@ -242,6 +249,12 @@ def parse_detection(item: object, node: str) -> Detection:
             abs(r[i][j] - r[j][i]) > 1e-6 * (1 + abs(r[i][j])) for j in range(i)
         ):
             raise PayloadError("R is not a covariance")
+    r_array = np.array(r).reshape(m, m)
+    if m > 1:
+        try:
+            np.linalg.cholesky(r_array)
+        except np.linalg.LinAlgError:
+            raise PayloadError("R is not positive definite") from None
     icao = item.get("icao")
     if icao is not None:
         try:
@@ -271,7 +284,7 @@ def parse_detection(item: object, node: str) -> Detection:
         sensor_id=node,
         observes=tuple(observes),
         z=np.array(z),
-        R=np.array(r).reshape(m, m),
+        R=r_array,
         icao=icao,
         source=str(item.get("source", "")),
         utc=_finite(item, "utc", 0.0),

@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 from sensord.errors import UserError
-from sensord.tracker.update import TrackStatus, TrackUpdate
+from sensord.sinks.table import TrackTable
+from sensord.tracker.update import TrackUpdate
 
 
 def aircraft_entry(
@@ -48,12 +49,12 @@ def aircraft_entry(
 class AircraftJsonWriter:
     """Keeps the newest update per track and writes ``<directory>/aircraft.json``."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, table: TrackTable | None = None):
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise UserError(f"aircraft.json directory {self.directory} does not exist")
         self.path = self.directory / "aircraft.json"
-        self._latest: dict[str, TrackUpdate] = {}
+        self.table = TrackTable() if table is None else table  # shared with the fan-out
         self.messages_total = 0
         self._messages: dict[int, int] = {}
         self._rssi: dict[int, float] = {}
@@ -67,16 +68,12 @@ class AircraftJsonWriter:
 
     def add_updates(self, updates: list[TrackUpdate]) -> None:
         """Take the newest state of each track; a dropped track leaves the file."""
-        for u in updates:
-            if u.status is TrackStatus.DROPPED:
-                self._latest.pop(u.track_id, None)
-            else:
-                self._latest[u.track_id] = u
+        self.table.apply(updates)
 
     def document(self, now_s: float) -> dict:
         """The aircraft.json content at ``now_s`` (seconds of the sample clock)."""
         aircraft = []
-        for u in self._latest.values():
+        for u in self.table.values():
             addr = int(u.icao, 16) if u.icao else -1
             aircraft.append(
                 aircraft_entry(

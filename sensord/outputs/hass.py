@@ -18,9 +18,14 @@ class HassDiscovery:
     """Turns track updates into the discovery messages: ``(topic, payload, retain)``."""
 
     def __init__(
-        self, node: str, max_trackers: int = 20, discovery_prefix: str = "homeassistant"
+        self,
+        node: str,
+        max_trackers: int = 20,
+        discovery_prefix: str = "homeassistant",
+        topic_prefix: str = "sensord",
     ) -> None:
         self.node = node
+        self.topic_prefix = topic_prefix
         self.max_trackers = max_trackers
         self.discovery_prefix = discovery_prefix
         self._announced: dict[str, str] = {}  # track_id -> icao with a config published
@@ -30,7 +35,11 @@ class HassDiscovery:
         return f"sensord_{self.node}_{icao.lower()}"
 
     def _attributes_topic(self, icao: str) -> str:
-        return f"sensord/{self.node}/hass/{icao.lower()}/attributes"
+        return f"{self.topic_prefix}/{self.node}/hass/{icao.lower()}/attributes"
+
+    @property
+    def availability_topic(self) -> str:
+        return f"{self.topic_prefix}/{self.node}/status"
 
     def _config(self, icao: str, callsign: str | None) -> dict:
         return {
@@ -38,6 +47,10 @@ class HassDiscovery:
             "unique_id": self._object_id(icao),
             "object_id": self._object_id(icao),
             "json_attributes_topic": self._attributes_topic(icao),
+            "availability_topic": self.availability_topic,
+            "availability_template": "{{ value_json.state }}",
+            "payload_available": "online",
+            "payload_not_available": "offline",
             "source_type": "gps",
             "icon": "mdi:airplane",
             "device": {

@@ -16,6 +16,7 @@ import numpy as np
 
 from sensord.detections import Detection
 from sensord.frames import FRAME_DTYPE
+from sensord.sinks.table import StatusChange
 from sensord.tracker.update import TrackUpdate
 
 
@@ -28,6 +29,14 @@ class Step:
     updates: list[TrackUpdate] = field(default_factory=list)
     samples: int = 0  # samples through the chain so far (a receiver); 0 in the fusion node
     utc: float | None = None  # UTC at the end of the step, when known
+    # filled by the fan-out from its track table: the status changes these updates made
+    changes: list[StatusChange] = field(default_factory=list)
+    end_s: float = 0.0  # sample-clock time at the end of the step (a receiver)
+
+    @property
+    def end_utc(self) -> float | None:
+        """``utc``, by the name the chain's output had."""
+        return self.utc
 
 
 class Sink(Protocol):

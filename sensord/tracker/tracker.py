@@ -25,8 +25,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -288,9 +289,7 @@ class Tracker:
             filters = [track.filt for track in tracks]
             meas = Measurements(model, np.array([d.z for d in dets]), np.array([d.R for d in dets]))
             d2 = self.bank.distances(filters, meas)
-            passed = self.gate.admitted(
-                tracks, dets, meas, d2, lambda f=filters: self.bank.predicted(f, np.zeros(len(f)))
-            )
+            passed = self.gate.admitted(tracks, dets, meas, d2, partial(self._states, filters))
             if not passed.all():
                 for row in np.flatnonzero(~passed).tolist():
                     track, d = tracks[row], dets[row]
@@ -298,6 +297,7 @@ class Tracker:
                         passed[row] = True
                     elif self.initiator.challenge(track, d, model):
                         out.append((items[ks[row]][0], (track, d.t_s, False)))
+            accepted: Sequence[int]
             if passed.all():
                 accepted = range(len(ks))
                 self.bank.update(filters, meas)
@@ -311,6 +311,10 @@ class Tracker:
             for a in accepted:
                 out.append((items[ks[a]][0], self._accepted(tracks[a], dets[a])))
         return out
+
+    def _states(self, filters: list) -> tuple[np.ndarray, np.ndarray]:
+        """The filters' current states and covariances (copies)."""
+        return self.bank.predicted(filters, np.zeros(len(filters)))
 
     def _accepted(self, track: Track, d: Detection) -> Touch:
         """Bookkeeping of a measurement the filter took."""

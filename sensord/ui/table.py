@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sensord.geo import Site
-from sensord.outputs.step import range_m
+from sensord.sinks.files import range_m
+from sensord.sinks.table import TrackTable
 from sensord.tracker.update import TrackStatus, TrackUpdate
 
 COLUMNS = (
@@ -27,23 +28,36 @@ COLUMNS = (
 
 
 class TrackBoard:
-    """The newest state of each live track, fed with TrackUpdates (from the tracker or MQTT)."""
+    """The live tracks of a track table, as rows and a rich table.
 
-    def __init__(self, site: Site | None = None) -> None:
+    With a shared ``table`` (the fan-out's) the board only reads it: ``observe`` advances
+    its clock. Without one (``watch``, fed from MQTT) it keeps its own: ``update``.
+    ``stale`` marks every row when the node said it is offline (its retained states are
+    what it last knew, not live tracks).
+    """
+
+    def __init__(self, site: Site | None = None, table: TrackTable | None = None) -> None:
         self.site = site
-        self.tracks: dict[str, TrackUpdate] = {}
+        self.track_table = TrackTable() if table is None else table
         self.now_s = 0.0
+        self.stale = False
 
-    def update(self, updates: list[TrackUpdate]) -> None:
+    @property
+    def tracks(self) -> dict[str, TrackUpdate]:
+        return self.track_table.tracks
+
+    def observe(self, updates: list[TrackUpdate]) -> None:
+        """The clock moves on with the updates (the shared table already has them)."""
         for u in updates:
             self.now_s = max(self.now_s, u.t_s)
-            if u.status is TrackStatus.DROPPED:
-                self.tracks.pop(u.track_id, None)
-            else:
-                self.tracks[u.track_id] = u
+
+    def update(self, updates: list[TrackUpdate]) -> None:
+        """Apply updates to the board's own table."""
+        self.observe(updates)
+        self.track_table.apply(updates)
 
     def drop(self, track_id: str) -> None:
-        self.tracks.pop(track_id, None)
+        self.track_table.drop(track_id)
 
     def range_m(self, u: TrackUpdate) -> float | None:
         """Horizontal distance from the site to the track's position, m."""
@@ -58,7 +72,7 @@ class TrackBoard:
         ordered = sorted(
             self.tracks.values(), key=lambda u: (self.range_m(u) is None, self.range_m(u) or 0.0)
         )
-        out = []
+        out: list[tuple[str, ...]] = []
         for u in ordered:
             rng = self.range_m(u)
             out.append(
@@ -73,7 +87,7 @@ class TrackBoard:
                     str(u.n_updates),
                     fmt(max(0.0, self.now_s - u.t_s), 1),
                     fmt(u.h_err95_m),
-                    u.status.value,
+                    f"{u.status.value} (stale)" if self.stale else u.status.value,
                 )
             )
         return out
