@@ -7,8 +7,10 @@ in 256k-sample blocks as a live source delivers them, and prints one row per cas
 peak memory. A 2.4 MS/s stream costs 2.4 / (MS per CPU-second) of one core.
 
 Where ``dump1090-mutability`` (Debian's package of the C decoder dump1090-fa grew from)
-is installed, it decodes the resampled modes1 in the same run, for a same-machine,
-same-moment comparison with a C demodulator (its CPU time includes reading the file).
+is installed, it decodes every 2.4 MS/s cu8 case (the resampled modes1 and the simulated
+recording) in the same run, for a same-machine, same-moment comparison with a C
+demodulator (``--fix``; its CPU time includes reading the file), and the ratios of
+sensord's MS per CPU-second (1-bit correction) to its are printed side by side.
 
     python benchmarks/bench_demod.py [--seconds 2]
 """
@@ -113,13 +115,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="CPU seconds per case")
     args = parser.parse_args()
     cases = []
-    modes1_2400k = None
     if SHARED_IQ.is_dir():
         for path in sorted(SHARED_IQ.glob("*.cu8")) + sorted(SHARED_IQ.glob("*.sc16"))[:1]:
             cases.append((path.name, *load(path)))
         samples, _, _ = load(SHARED_IQ / "antirez_dump1090_modes1_2000k.cu8")
-        modes1_2400k = resample_cu8(samples, 6, 5)
-        cases.append(("modes1 resampled to 2.4 MS/s", modes1_2400k, "cu8", 2.4e6))
+        cases.append(("modes1 resampled to 2.4 MS/s", resample_cu8(samples, 6, 5), "cu8", 2.4e6))
     else:
         print(f"note: {SHARED_IQ} missing, real recordings skipped", file=sys.stderr)
     for rate in (2.4e6, 2.0e6):
@@ -128,17 +128,24 @@ def main() -> int:
     print(
         f"{'recording':48} {'fix':>3} {'MS/cpu-s':>9} {'core % @2.4MS/s':>16} {'frames/pass':>12}"
     )
+    ratios = []
     for name, samples, fmt, rate in cases:
         for fix in (1, 0):
             msps, frames = measure(samples, fmt, rate, fix, args.seconds)
             print(f"{name:48} {fix:>3} {msps:9.1f} {240 / msps:15.2f}% {frames:12.0f}")
-    if modes1_2400k is not None:
-        ref = measure_c_reference(modes1_2400k)
-        if ref is None:
-            print("dump1090-mutability not installed: no same-run C comparison")
-        else:
-            name = "dump1090-mutability, modes1 at 2.4 MS/s"
-            print(f"{name:48} {1:>3} {ref[0]:9.1f} {240 / ref[0]:15.2f}% {ref[1]:12.0f}")
+            if fix != 1 or fmt != "cu8" or rate != 2.4e6:
+                continue
+            ref = measure_c_reference(samples)
+            if ref is None:
+                print("dump1090-mutability not installed: no same-run C comparison")
+                continue
+            c_name = "  dump1090-mutability --fix, same file"
+            print(f"{c_name:48} {1:>3} {ref[0]:9.1f} {240 / ref[0]:15.2f}% {ref[1]:12.0f}")
+            ratios.append((name, msps, ref[0]))
+    if ratios:
+        print("\nsensord / dump1090-mutability, MS per CPU-second, 1-bit correction, same run:")
+        for name, ours, theirs in ratios:
+            print(f"  {name:46} {ours:7.1f} / {theirs:7.1f} = {ours / theirs:.2f}x")
     name, samples, fmt, rate = cases[-2]
     print(f"demodulator peak allocation on {name}: {peak_alloc_mb(samples, fmt, rate):.1f} MB")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

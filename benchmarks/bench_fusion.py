@@ -88,7 +88,7 @@ def latency(
 [mqtt]
 port = {port}
 node = "fusion"
-rate_limit_s = 0.0
+rate_limit_s = 1.0
 stats_interval_s = 5.0
 stream_queue_max = 100000
 [fusion]

@@ -8,8 +8,8 @@ position the plausible phases are demodulated and the best-scoring reply is kept
 All loops run without the GIL and without Python objects.
 """
 
-from libc.math cimport ceil, fabsf, floor, fmin, log10, sqrt, sqrtf
-from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.math cimport ceil, erf, exp, fabs, fabsf, floor, fmin, log10, sqrt, sqrtf
+from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
@@ -35,6 +35,80 @@ cdef bint ACCEPTED_DF[32]
 for _df in range(32):
     ACCEPTED_DF[_df] = _df in (0, 4, 5, 11, 16, 17, 18, 20, 21)
 cdef uint16_t LUT_S8[65536]
+DEF CHASE_MAX_K = 16
+DEF FIRST_FLIPPABLE_BIT = 5  # the DF field decides the length: never flipped
+# syndrome of a single bit error at bit i of a 112-bit reply (bit i of a 56-bit one: i + 56)
+cdef uint32_t BIT_SYN[112]
+
+
+cdef void _init_bit_syndromes():
+    cdef uint8_t one[14]
+    cdef int a
+    for a in range(112):
+        memset(one, 0, 14)
+        one[a >> 3] = 0x80 >> (a & 7)
+        BIT_SYN[a] = syndrome_c(one, 112)
+
+
+_init_bit_syndromes()
+
+# The pulse edge model of the arrival fit: a chip boundary seen through a Gaussian
+# low-pass of PULSE_SIGMA_US (about the RTL2832's 1.6 MHz), tabulated over +-PHI_RANGE sigmas.
+DEF PULSE_SIGMA_US = 0.12
+DEF TOA_BITS = 32  # arrival estimates use the preamble and the reply's first bits (DF, CA, AA)
+DEF PHI_N = 1024
+DEF PHI_RANGE = 4.0
+cdef double PHI_CDF[PHI_N + 1]
+cdef double PHI_PDF[PHI_N + 1]
+
+
+cdef void _init_phi():
+    cdef int k
+    cdef double x
+    for k in range(PHI_N + 1):
+        x = -PHI_RANGE + 2.0 * PHI_RANGE * k / PHI_N
+        PHI_CDF[k] = 0.5 * (1.0 + erf(x / sqrt(2.0)))
+        PHI_PDF[k] = exp(-0.5 * x * x) / sqrt(2.0 * 3.141592653589793)
+
+
+_init_phi()
+
+
+cdef inline double _phi_cdf(double x, double* pdf) noexcept nogil:
+    """Standard normal CDF at x (and its density into pdf), from the table."""
+    cdef double u = (x + PHI_RANGE) * (PHI_N / (2.0 * PHI_RANGE))
+    cdef int k
+    if u <= 0.0:
+        pdf[0] = 0.0
+        return 0.0
+    if u >= PHI_N:
+        pdf[0] = 0.0
+        return 1.0
+    k = <int>u
+    u -= k
+    pdf[0] = PHI_PDF[k] + u * (PHI_PDF[k + 1] - PHI_PDF[k])
+    return PHI_CDF[k] + u * (PHI_CDF[k + 1] - PHI_CDF[k])
+
+
+cdef int _weakest_bits(const float* soft, int nbits, int k, int* idx) noexcept nogil:
+    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first."""
+    cdef int n = 0, b, i
+    cdef float v
+    cdef float val[CHASE_MAX_K]
+    for b in range(FIRST_FLIPPABLE_BIT, nbits):
+        v = fabsf(soft[b])
+        if n == k and v >= val[n - 1]:
+            continue
+        i = n if n < k else k - 1
+        while i > 0 and val[i - 1] > v:
+            val[i] = val[i - 1]
+            idx[i] = idx[i - 1]
+            i -= 1
+        val[i] = v
+        idx[i] = b
+        if n < k:
+            n += 1
+    return n
 
 
 cdef void _init_luts():
@@ -65,19 +139,17 @@ def magnitude(samples, str fmt, uint16_t[::1] out):
     cdef const uint16_t[::1] pairs
     cdef const int16_t[::1] s16
     cdef const float[::1] f32
+    cdef const uint16_t* lut
     if out.shape[0] < n:
         raise ValueError("output buffer too small")
     if n == 0:
         return
     if fmt == "cu8" or fmt == "cs8":
         pairs = np.ascontiguousarray(samples[: 2 * n]).view(np.uint16)
+        lut = &LUT_U8[0] if fmt == "cu8" else &LUT_S8[0]  # chosen with the GIL: fmt is a Python str
         with nogil:
-            if fmt == "cu8":
-                for k in range(n):
-                    out[k] = LUT_U8[pairs[k]]
-            else:
-                for k in range(n):
-                    out[k] = LUT_S8[pairs[k]]
+            for k in range(n):
+                out[k] = lut[pairs[k]]
     elif fmt == "cs16":
         s16 = np.ascontiguousarray(samples[: 2 * n], dtype=np.int16)
         with nogil:
@@ -123,6 +195,12 @@ cdef class DemodCore:
     cdef public int max_phases           # phases demodulated per candidate, best preamble fit first
     cdef public double min_clarity       # mean |soft bit| of the DF bits vs the weakest preamble pulse
     cdef public double edge_max_residual  # edge slicer: DF bits' mean squared residual (amplitude 1)
+    cdef public int chase_bits           # soft correction: flips tried among this many weakest bits
+    cdef public int chase_flips          # at most this many, DF11/17/18 from a known address
+    cdef public int chase_flips_ap       # at most this many, address/parity to a confirmed address
+    cdef public double chase_max_soft    # a flipped bit's |soft| at most this times the mean |soft|
+    cdef public bint toa_fit             # refine arrivals by the envelope model (2.0 MS/s)
+    cdef public bint partial_preambles   # accept a preamble missing its first pulse (clean replies)
     cdef int a_pulse[4]
     cdef int edge_pre[4]
     cdef bint edge_slicer
@@ -136,14 +214,17 @@ cdef class DemodCore:
     cdef uint32_t[::1] icao_addr
     cdef int64_t[::1] icao_last
     cdef uint8_t[::1] icao_state
+    cdef uint64_t seen_bits[1024]      # a bit per hash of every address ever confirmed: a
+                                      # clear bit rules an address out without a table probe
     # counters
     cdef public int64_t n_candidates
     cdef public int64_t n_phase_trials
 
     def __init__(self, double rate_hz, int fix_bits=1, double icao_ttl_s=60.0, int nphase=6,
-                 double thresh_pulse=2.5, double thresh_quiet=1.0,
+                 double thresh_pulse=2.0, double thresh_quiet=1.0,
                  int max_phases=3, double min_clarity=0.2,
-                 double edge_max_residual=0.1):
+                 double edge_max_residual=0.1, int chase_bits=12, int chase_flips=3,
+                 int chase_flips_ap=2, double chase_max_soft=0.5):
         if rate_hz < 1.9e6 or rate_hz > 3.1e6:
             raise ValueError("sample rate must be between 2.0 and 3.0 MS/s")
         self.rate_hz = rate_hz
@@ -158,6 +239,14 @@ cdef class DemodCore:
         self.max_phases = max_phases
         self.min_clarity = min_clarity
         self.edge_max_residual = edge_max_residual
+        if not 0 <= chase_bits <= CHASE_MAX_K or not 0 <= chase_flips <= 3 or not 0 <= chase_flips_ap <= 3:
+            raise ValueError(f"chase_bits must be 0 to {CHASE_MAX_K}, chase flips 0 to 3")
+        self.chase_bits = chase_bits
+        self.chase_flips = chase_flips
+        self.chase_flips_ap = chase_flips_ap
+        self.chase_max_soft = chase_max_soft
+        self.toa_fit = abs(self.sps - 2.0) < 0.1
+        self.partial_preambles = True
         self.win = <int>ceil(self.sps) + 1  # samples a bit's two halves can touch
         if self.win > MAXWIN:
             raise ValueError("sample rate too high for the kernel window")
@@ -167,6 +256,7 @@ cdef class DemodCore:
         self.icao_addr = np.zeros(ICAO_SIZE, dtype=np.uint32)
         self.icao_last = np.zeros(ICAO_SIZE, dtype=np.int64)
         self.icao_state = np.zeros(ICAO_SIZE, dtype=np.uint8)
+        memset(self.seen_bits, 0, sizeof(self.seen_bits))
         self.n_candidates = 0
         self.n_phase_trials = 0
 
@@ -253,6 +343,7 @@ cdef class DemodCore:
                 self.icao_addr[h] = addr
                 self.icao_last[h] = now
                 self.icao_state[h] = state
+                self._note_seen(addr, state)
                 return
             if self.icao_last[h] < oldest_t:
                 oldest_t = self.icao_last[h]
@@ -261,6 +352,16 @@ cdef class DemodCore:
         self.icao_addr[oldest] = addr
         self.icao_last[oldest] = now
         self.icao_state[oldest] = state
+        self._note_seen(addr, state)
+
+    cdef inline uint32_t _seen_hash(self, uint32_t addr) noexcept nogil:
+        return (addr * 0x9E3779B1u) >> 16
+
+    cdef inline void _note_seen(self, uint32_t addr, int state) noexcept nogil:
+        cdef uint32_t b
+        if state == ADDR_CONFIRMED:
+            b = self._seen_hash(addr)
+            self.seen_bits[b >> 6] |= (<uint64_t>1) << (b & 63)
 
     def icao_known(self, uint32_t addr, int64_t now_sample):
         """0 unknown/expired, 1 pending, 2 confirmed (for tests and stats)."""
@@ -272,13 +373,23 @@ cdef class DemodCore:
         self._icao_mark(addr, now_sample, ADDR_CONFIRMED if confirmed else ADDR_PENDING)
 
     # ---- bit slicing and scoring ----------------------------------------------------
-    cdef inline int _preamble_lo(self, const uint16_t* m, int thr) noexcept nogil:
-        """Weakest of the four preamble pulses if it reaches thr and clears the quiet samples, else 0."""
+    cdef inline int _preamble_lo(self, const uint16_t* m, int thr, bint* partial) noexcept nogil:
+        """Weakest of the four preamble pulses if it reaches thr and clears the quiet samples, else 0.
+
+        A preamble whose first pulse is missing (cut, or hidden under another reply's tail)
+        still passes if the other three reach twice thr; ``partial`` is then set and the
+        caller accepts only replies that check without correction.
+        """
         cdef int k
         cdef uint16_t lo, v, q = 0
         lo = m[self.a_pulse[0]] if m[self.a_pulse[0]] > m[self.a_pulse[0] + 1] else m[self.a_pulse[0] + 1]
+        partial[0] = False
         if lo < thr:
-            return 0
+            if not self.partial_preambles or (m[self.a_pulse[2]] < 2 * thr and m[self.a_pulse[2] + 1] < 2 * thr):
+                return 0
+            partial[0] = True
+            thr = 2 * thr
+            lo = 65535
         for k in range(1, 4):
             v = m[self.a_pulse[k]] if m[self.a_pulse[k]] > m[self.a_pulse[k] + 1] else m[self.a_pulse[k] + 1]
             if v < thr:
@@ -302,8 +413,9 @@ cdef class DemodCore:
         return score
 
     cdef inline int _slice(self, const uint16_t* m, int p, int k0, int k1, uint8_t* msg,
-                           double* margin) noexcept nogil:
-        """Decide bits k0..k1-1 at phase p into msg (bits must be clear); add |soft| to margin."""
+                           float* soft, double* margin) noexcept nogil:
+        """Decide bits k0..k1-1 at phase p into msg (bits must be clear); soft values into
+        soft[k] (> 0 for a 1); add their |soft| to margin."""
         cdef int k, i, win = self.win
         cdef const int* off = &self.bit_off[p, 0]
         cdef const float* c = &self.bit_c[p, 0, 0]
@@ -319,6 +431,7 @@ cdef class DemodCore:
                 v += ck[i] * mk[i]
             # branch-free: the bits of a reply are coin flips to the branch predictor
             acc = (acc << 1) | (v > 0)
+            soft[k] = v
             conf += fabsf(v)
             if (k & 7) == 7:
                 msg[k >> 3] |= <uint8_t>acc
@@ -328,7 +441,8 @@ cdef class DemodCore:
         margin[0] += conf
         return 0
 
-    cdef double _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg) noexcept nogil:
+    cdef double _slice_edges(self, const uint16_t* m, int nbits, uint8_t* msg,
+                             float* soft) noexcept nogil:
         """2.0 MS/s replies sampled near the pulse edges: a two-state Viterbi over the bits.
 
         At 2 samples per bit a start near a sample boundary puts every sample near an
@@ -340,6 +454,7 @@ cdef class DemodCore:
         The first depends on the previous bit: the most likely bit sequence (least squares)
         is found over the trellis whose state is the previous bit. Returns that path's
         mean squared residual per sample (pulse amplitude 1), large for anything else.
+        soft[k]: how much the residual grows if bit k alone is flipped (> 0 for a 1).
         """
         cdef int k, i, state
         cdef double amp = 0.0, skew, inv_amp, x0, x1, hi, lo, d00, d01, d10, d11, c0, c1
@@ -394,7 +509,37 @@ cdef class DemodCore:
             if state:
                 msg[k >> 3] |= 0x80 >> (k & 7)
             state = back[k][state]
+        self._edge_soft(m, nbits, msg, inv_amp, hi, lo, soft)
         return best
+
+    cdef void _edge_soft(self, const uint16_t* m, int nbits, const uint8_t* msg,
+                         double inv_amp, double hi, double lo, float* soft) noexcept nogil:
+        """Per-bit confidence of an edge-sliced reply: the cost of flipping that bit alone."""
+        cdef int k, b, prev = 1, nxt
+        cdef double x0, x1, x0n, keep, flip, e
+        for k in range(nbits):
+            b = (msg[k >> 3] >> (7 - (k & 7))) & 1
+            x0 = m[16 + 2 * k] * inv_amp
+            x1 = m[17 + 2 * k] * inv_amp
+            keep = 0.0
+            flip = 0.0
+            e = x0 - (hi * (1 - prev) + lo * b)
+            keep += e * e
+            e = x0 - (hi * (1 - prev) + lo * (1 - b))
+            flip += e * e
+            e = x1 - (hi * b + lo * (1 - b))
+            keep += e * e
+            e = x1 - (hi * (1 - b) + lo * b)
+            flip += e * e
+            if k + 1 < nbits:
+                nxt = (msg[(k + 1) >> 3] >> (7 - ((k + 1) & 7))) & 1
+                x0n = m[18 + 2 * k] * inv_amp
+                e = x0n - (hi * (1 - b) + lo * nxt)
+                keep += e * e
+                e = x0n - (hi * b + lo * nxt)
+                flip += e * e
+            soft[k] = <float>((flip - keep) if b else (keep - flip))
+            prev = b
 
     cdef double _signal_power(self, const uint16_t* m, int p, int nbits, const uint8_t* msg) noexcept nogil:
         """Mean squared pulse magnitude over the reply's bits (full scale = 65535**2)."""
@@ -415,14 +560,19 @@ cdef class DemodCore:
         return total / nbits
 
     cdef int _score(self, uint8_t* msg, int64_t now, int* nbits_out, uint32_t* addr_out,
-                    int* fixed_out) noexcept nogil:
-        """Validate a sliced reply (correcting it in place); score > 0 if acceptable."""
+                    int* fixed_out, const float* soft, double mean_soft) noexcept nogil:
+        """Validate a sliced reply (correcting it in place); score > 0 if acceptable.
+
+        soft: the bits' soft values (None-equivalent NULL for a hard slicer), mean_soft
+        their mean magnitude: a DF11 whose interrogator id is made of weak bits is an
+        IID-0 reply with errors in its last parity bits, corrected as such.
+        """
         cdef int df = msg[0] >> 3
         cdef int nbits = _nbits_of(df)
         cdef uint32_t syn
         cdef int fixed = 0
         cdef uint32_t addr
-        cdef int h
+        cdef int h, j, nweak = 0, nstrong = 0
         nbits_out[0] = nbits
         fixed_out[0] = 0
         if df == 17 or df == 18 or df == 11:
@@ -431,7 +581,28 @@ cdef class DemodCore:
                 # interrogator id in the parity: valid for an address we already know
                 addr = (<uint32_t>msg[1] << 16) | (<uint32_t>msg[2] << 8) | msg[3]
                 addr_out[0] = addr
-                return 1000 if self._icao_find(addr, now) >= 0 else 0
+                if self._icao_find(addr, now) < 0:
+                    return 0
+                if soft != NULL and self.fix_bits > 0:
+                    # syndrome bit j is the reply's bit nbits - 1 - j: an id of clear bits is
+                    # real, one or two weak bits alone are errors in an IID-0 reply, and a
+                    # mix of weak and clear bits is too likely noise
+                    for j in range(7):
+                        if syn & (1u << j):
+                            if fabsf(soft[nbits - 1 - j]) > self.chase_max_soft * mean_soft:
+                                nstrong += 1
+                            else:
+                                nweak += 1
+                    if nweak == 0:
+                        return 1000
+                    if nstrong > 0 or nweak > 2:
+                        return 0
+                    for j in range(7):
+                        if syn & (1u << j):
+                            msg[(nbits - 1 - j) >> 3] ^= 0x80 >> ((nbits - 1 - j) & 7)
+                    fixed_out[0] = nweak
+                    return 1400 - 300 * nweak
+                return 1000
             if syn != 0:
                 fixed = fix_errors_c(msg, nbits, syn, self.fix_bits)
                 if fixed <= 0:
@@ -453,13 +624,310 @@ cdef class DemodCore:
             return 0
         return 0
 
+    cdef inline bint _chase_ok(self, uint32_t syn, bint ap, int64_t now) noexcept nogil:
+        cdef int h
+        cdef uint32_t b
+        if not ap:
+            return syn == 0
+        b = self._seen_hash(syn)
+        if not (self.seen_bits[b >> 6] >> (b & 63)) & 1:
+            return False
+        h = self._icao_find(syn, now)
+        return h >= 0 and self.icao_state[h] == ADDR_CONFIRMED
+
+    cdef int _chase_table(self, const uint8_t* msg, int nbits, const float* soft, float weak,
+                          const int* idx, int n, int maxf, int* best) noexcept nogil:
+        """DF11/17/18 Chase from the CRC's error table: the cheapest set of at most maxf weak
+        bits (|soft| <= weak, one of the n weakest) whose flips clear the syndrome.
+
+        One and two flips are one table look-up; three are one per weak first bit. Returns
+        the number of bits (0: none) and writes them into best.
+        """
+        cdef uint8_t tmp[14]
+        cdef uint32_t syn0 = syndrome_c(msg, nbits), syn
+        cdef int a, k, i, nb, found = 0, bit
+        cdef int bits[3]
+        cdef float cost, best_cost = 1e30
+        for a in range(-1, n if maxf >= 3 else 0):
+            memcpy(tmp, msg, 14)
+            syn = syn0
+            if a >= 0:
+                tmp[idx[a] >> 3] ^= 0x80 >> (idx[a] & 7)
+                syn ^= BIT_SYN[idx[a] + 112 - nbits]
+            if fix_errors_c(tmp, nbits, syn, 2) <= 0:
+                continue
+            # the flipped bits: where tmp and msg differ
+            nb = 0
+            cost = 0.0
+            for k in range(nbits >> 3):
+                if tmp[k] != msg[k]:
+                    for i in range(8):
+                        if (tmp[k] ^ msg[k]) & (0x80 >> i):
+                            bit = 8 * k + i
+                            if nb == 3 or fabsf(soft[bit]) > weak:
+                                nb = 4
+                                break
+                            bits[nb] = bit
+                            nb += 1
+                            cost += fabsf(soft[bit])
+                if nb > 3:
+                    break
+            if nb > 3 or nb > maxf or cost >= best_cost:
+                continue
+            best_cost = cost
+            found = nb
+            for k in range(nb):
+                best[k] = bits[k]
+        return found
+
+    cdef int _chase(self, uint8_t* msg, int nbits, const float* soft, double mean_soft,
+                    int64_t now, uint32_t* addr_out, int* fixed_out) noexcept nogil:
+        """Soft-decision correction (Chase): flip combinations of the least confident bits.
+
+        A reply that fails its parity check is tried with up to ``chase_flips`` (DF11/17/18)
+        or ``chase_flips_ap`` (address/parity) of its ``chase_bits`` weakest bits flipped,
+        each no stronger than ``chase_max_soft`` times the mean |soft|; the cheapest
+        combination (least total |soft|) that checks is kept. Only replies from addresses
+        already heard are accepted this way (DF11/17/18: known; address/parity:
+        confirmed), so the few combinations tried cannot invent aircraft. Returns the score
+        (0: no combination) and corrects msg in place.
+        """
+        cdef int df = msg[0] >> 3
+        cdef bint ap = not (df == 11 or df == 17 or df == 18)
+        cdef int maxf = self.chase_flips_ap if ap else self.chase_flips
+        cdef int idx[CHASE_MAX_K]
+        cdef int n, a, d, shift = 112 - nbits, nflip = 0
+        cdef int best[3]
+        cdef int pick[3]
+        cdef uint32_t syn_at[3]
+        cdef float cost_at[3]
+        cdef uint32_t syn, addr
+        cdef float limit = <float>(self.chase_max_soft * mean_soft)
+        cdef float cost, best_cost = 1e30
+        if maxf <= 0 or self.chase_bits <= 0 or not ACCEPTED_DF[df] or nbits != _nbits_of(df):
+            return 0
+        n = _weakest_bits(soft, nbits, self.chase_bits, idx)
+        while n > 0 and fabsf(soft[idx[n - 1]]) > limit:
+            n -= 1
+        if n == 0:
+            return 0
+        if not ap:
+            nflip = self._chase_table(msg, nbits, soft, fabsf(soft[idx[n - 1]]), idx, n, maxf, best)
+            n = 0  # skip the search below
+        # depth-first over combinations, weakest bits first: a branch stops as soon as its
+        # cost reaches the cheapest combination found (the bits after it cost more)
+        syn_at[0] = syndrome_c(msg, nbits)
+        cost_at[0] = 0.0
+        pick[0] = 0
+        d = 0
+        while d >= 0:
+            if pick[d] >= n:
+                d -= 1
+                if d >= 0:
+                    pick[d] += 1
+                continue
+            cost = cost_at[d] + fabsf(soft[idx[pick[d]]])
+            if cost >= best_cost:
+                d -= 1
+                if d >= 0:
+                    pick[d] += 1
+                continue
+            syn = syn_at[d] ^ BIT_SYN[idx[pick[d]] + shift]
+            if self._chase_ok(syn, ap, now):
+                best_cost = cost
+                nflip = d + 1
+                for a in range(nflip):
+                    best[a] = idx[pick[a]]
+            if d + 1 < maxf:
+                syn_at[d + 1] = syn
+                cost_at[d + 1] = cost
+                pick[d + 1] = pick[d] + 1
+                d += 1
+            else:
+                pick[d] += 1
+        if nflip == 0:
+            return 0
+        for a in range(nflip):
+            msg[best[a] >> 3] ^= 0x80 >> (best[a] & 7)
+        fixed_out[0] = nflip
+        if ap:
+            addr_out[0] = syndrome_c(msg, nbits)
+            return 1000 - 200 * nflip
+        addr = (<uint32_t>msg[1] << 16) | (<uint32_t>msg[2] << 8) | msg[3]
+        addr_out[0] = addr
+        if self._icao_find(addr, now) < 0:
+            for a in range(nflip):  # undo: a corrected reply from an address never heard
+                msg[best[a] >> 3] ^= 0x80 >> (best[a] & 7)
+            fixed_out[0] = 0
+            return 0
+        return 1400 - 300 * nflip
+
+    cdef inline double _edge_balance(self, const uint16_t* m, double t0, int n_edges,
+                                     const double* edge_t, const int8_t* edge_sign) noexcept nogil:
+        """Magnitude at falling edges minus at rising edges, linearly interpolated, with the
+        reply starting at t0 (samples from m): positive while t0 is early, zero on time."""
+        cdef double acc = 0.0, t, fr
+        cdef int k, i
+        for k in range(n_edges):
+            t = t0 + edge_t[k]
+            i = <int>t  # t >= 0
+            fr = t - i
+            acc += edge_sign[k] * (m[i] + fr * (<double>m[i + 1] - m[i]))
+        return acc
+
+    cdef double _arrival(self, const uint16_t* m, double t0, int nbits,
+                         const uint8_t* msg) noexcept nogil:
+        """Sub-sample arrival of the reply's first pulse edge (samples from m), refined from t0.
+
+        An early-late gate over every pulse edge of the preamble and of the first TOA_BITS
+        decoded bits: the start where the interpolated magnitude at the falling edges
+        balances that at the rising edges (true for any symmetric pulse shape). Found by
+        regula falsi (Illinois) in a bracket of half a sample either side of t0; t0 itself
+        if the balance has no root there.
+        """
+        cdef double edge_t[2 * (16 + 224) + 2]
+        cdef int8_t edge_sign[2 * (16 + 224) + 2]
+        cdef uint8_t chips[16 + 224 + 2]
+        cdef int n_bits = nbits if nbits < TOA_BITS else TOA_BITS
+        cdef int n_chips = 16 + 2 * n_bits, c, n_edges = 0, it, side = 0
+        cdef double hb = self.sps / 2.0, lo, hi, mid, f_lo, f_hi, f_mid
+        memset(chips, 0, sizeof(chips))
+        chips[0] = chips[2] = chips[7] = chips[9] = 1
+        # and the bit after: whether the window's last pulse ends there
+        for c in range(n_bits + 1 if n_bits < nbits else n_bits):
+            chips[17 + 2 * c - ((msg[c >> 3] >> (7 - (c & 7))) & 1)] = 1
+        for c in range(n_chips):
+            if chips[c] and (c == 0 or not chips[c - 1]):
+                edge_t[n_edges] = c * hb
+                edge_sign[n_edges] = -1
+                n_edges += 1
+            if chips[c] and not chips[c + 1]:
+                edge_t[n_edges] = (c + 1) * hb
+                edge_sign[n_edges] = 1
+                n_edges += 1
+        lo = t0 - 0.5
+        hi = t0 + 0.5
+        if lo < 0.0:
+            lo = 0.0
+        f_lo = self._edge_balance(m, lo, n_edges, edge_t, edge_sign)
+        f_hi = self._edge_balance(m, hi, n_edges, edge_t, edge_sign)
+        if not (f_lo > 0.0 and f_hi < 0.0):
+            return t0
+        for it in range(10):
+            mid = lo + (hi - lo) * f_lo / (f_lo - f_hi)
+            if hi - lo < 1e-3:
+                break
+            f_mid = self._edge_balance(m, mid, n_edges, edge_t, edge_sign)
+            if f_mid > 0.0:
+                lo = mid
+                f_lo = f_mid
+                if side == 1:
+                    f_hi *= 0.5  # Illinois: keep the stale end from stalling the bracket
+                side = 1
+            elif f_mid < 0.0:
+                hi = mid
+                f_hi = f_mid
+                if side == -1:
+                    f_lo *= 0.5
+                side = -1
+            else:
+                return mid
+        return lo + (hi - lo) * f_lo / (f_lo - f_hi)
+
+    cdef double _arrival_fit(self, const uint16_t* m, int m_len, double t0, int nbits,
+                             const uint8_t* msg) noexcept nogil:
+        """Arrival refined by least squares against the reply's modelled envelope.
+
+        Magnitude i ~ floor + amplitude * T(i - t): T is the decoded chip sequence (preamble
+        and bits) with each chip boundary seen through a Gaussian low-pass. Gauss-Newton
+        steps from t0 solve for floor, amplitude and t together. Needed at 2.0 MS/s, where
+        every edge falls on the same sample phase and the edge balance cannot average the
+        interpolation's bias away.
+        """
+        cdef uint8_t chips[16 + 224 + 4]
+        cdef int n_bits = nbits if nbits < TOA_BITS else TOA_BITS
+        cdef int n_chips = 16 + 2 * n_bits, c, it, i, i0, i1, k
+        cdef double hb = self.sps / 2.0, sig = PULSE_SIGMA_US * self.sps, t = t0
+        cdef double x, tt, pd1, pd2, f1, f2, val, der, amp = 0.0, flo = 0.0, r
+        cdef double s11, s12, s13, s22, s23, s33, b1, b2, b3, det, d, a_, b_
+        cdef int sp, sc, sn
+        memset(chips, 0, sizeof(chips))
+        chips[1] = chips[3] = chips[8] = chips[10] = 1  # chip c + 1 holds chip c (c >= -1)
+        # the bit after the window too: its first chip shapes the window's last samples
+        for c in range(n_bits + 1 if n_bits < nbits else n_bits):
+            chips[18 + 2 * c - ((msg[c >> 3] >> (7 - (c & 7))) & 1)] = 1
+        for it in range(5):
+            i0 = <int>floor(t - 3.0 * sig)
+            i1 = <int>floor(t + n_chips * hb) if n_bits < nbits else <int>ceil(t + n_chips * hb + 3.0 * sig)
+            if i0 < 0:
+                i0 = 0
+            if i1 > m_len - 1:
+                i1 = m_len - 1
+            s11 = s12 = s13 = s22 = s23 = s33 = b1 = b2 = b3 = 0.0
+            for i in range(i0, i1 + 1):
+                tt = i - t
+                c = <int>floor(tt / hb)
+                if c < -1 or c > n_chips:
+                    val = 0.0
+                    der = 0.0
+                    if c == -2:  # just before the first chip
+                        f2 = _phi_cdf((tt + hb) / sig, &pd2)
+                        val = f2
+                        der = pd2 / sig
+                else:
+                    sp = chips[c] if c >= 0 else 0
+                    sc = chips[c + 1]
+                    sn = chips[c + 2]
+                    f1 = _phi_cdf((tt - c * hb) / sig, &pd1)
+                    f2 = _phi_cdf((tt - (c + 1) * hb) / sig, &pd2)
+                    val = sc + (sc - sp) * (f1 - 1.0) + (sn - sc) * f2
+                    der = ((sc - sp) * pd1 + (sn - sc) * pd2) / sig
+                # columns: floor, amplitude, time (d model / d t = -amp * der)
+                x = m[i]
+                d = -der
+                s11 += 1.0
+                s12 += val
+                s13 += d
+                s22 += val * val
+                s23 += val * d
+                s33 += d * d
+                b1 += x
+                b2 += x * val
+                b3 += x * d
+            # solve [s11 s12 s13; s12 s22 s23; s13 s23 s33] [flo, amp, amp*dt] = b (Cramer)
+            # linearised around t: x ~ flo + amp*val + amp*dt*d; the residual's projection
+            det = (s11 * (s22 * s33 - s23 * s23) - s12 * (s12 * s33 - s23 * s13)
+                   + s13 * (s12 * s23 - s22 * s13))
+            if fabs(det) < 1e-12:
+                return t0
+            flo = (b1 * (s22 * s33 - s23 * s23) - s12 * (b2 * s33 - s23 * b3)
+                   + s13 * (b2 * s23 - s22 * b3)) / det
+            amp = (s11 * (b2 * s33 - s23 * b3) - b1 * (s12 * s33 - s23 * s13)
+                   + s13 * (s12 * b3 - b2 * s13)) / det
+            r = (s11 * (s22 * b3 - b2 * s23) - s12 * (s12 * b3 - b2 * s13)
+                 + b1 * (s12 * s23 - s22 * s13)) / det
+            if amp <= 0.0:
+                return t0
+            d = r / amp
+            if d > 0.25:
+                d = 0.25
+            elif d < -0.25:
+                d = -0.25
+            t += d
+            if fabs(d) < 2e-3:
+                break
+        if fabs(t - t0) > 0.75:
+            return t0
+        return t
+
     def process(self, const uint16_t[::1] mag, int64_t base_sample, int start, int stop,
                 double noise_mag, uint8_t[:, ::1] out_msg, int[::1] out_nbits,
-                uint32_t[::1] out_addr, double[::1] out_pos, float[::1] out_power,
-                uint8_t[::1] out_fixed, uint8_t[::1] out_confirmed):
+                uint32_t[::1] out_addr, double[::1] out_pos, double[::1] out_toa,
+                float[::1] out_power, uint8_t[::1] out_fixed, uint8_t[::1] out_confirmed):
         """Search preamble starts j in [start, stop) of mag; return (n_frames, next_start).
 
-        mag must hold stop + frame_len samples. next_start is where the search may
+        mag must hold stop + frame_len samples. out_pos is the start on the phase grid
+        (1/nphase sample), out_toa the sub-sample arrival of the first pulse's leading edge. next_start is where the search may
         resume in absolute samples (past the last accepted reply).
         """
         cdef int j = start, p, best_p, nb, best_nb, fixed, best_fixed, score, best_score, n_out = 0, k
@@ -470,13 +938,24 @@ cdef class DemodCore:
         cdef double lo, margin, best_key, key
         cdef uint8_t msg[14]
         cdef uint8_t best_msg[14]
+        cdef float soft_a[112]
+        cdef float soft_b[112]
+        cdef float* soft_cur = soft_a     # the phase being sliced
+        cdef float* soft_chase = soft_b   # the clearest failed phase (Chase candidate)
+        cdef float* soft_tmp
+        cdef float* soft
+        cdef uint8_t chase_msg[14]
+        cdef int chase_p, chase_nb
+        cdef double chase_margin
         cdef double pscores[16]
         cdef float pre_f[PRE_MAX]  # the preamble's magnitudes, converted once for all phases
         cdef int tried
+        cdef bint partial
         cdef const uint16_t* m
         cdef int64_t now
         cdef int64_t next_abs = base_sample + start
         cdef int state_before, h
+        cdef double toa
         if mag.shape[0] < stop + self.frame_len:
             raise ValueError("magnitude buffer shorter than stop + frame_len")
         if thr < 1:
@@ -485,7 +964,7 @@ cdef class DemodCore:
             while j < stop and n_out < cap:
                 m = &mag[j]
                 # stage 1: cheap integer-sample test; most noise fails at the first compare
-                lo = self._preamble_lo(m, thr)
+                lo = self._preamble_lo(m, thr, &partial)
                 if lo <= 0.0:
                     j += 1
                     continue
@@ -495,6 +974,8 @@ cdef class DemodCore:
                 best_score = 0
                 best_key = -1e300
                 best_p = -1
+                chase_p = -1
+                chase_margin = 0.0
                 # phases in order of preamble fit; a phase whose DF we do not decode drops
                 # out after 5 bits; stop at the first perfect reply
                 for k in range(self.pre_len):
@@ -512,16 +993,29 @@ cdef class DemodCore:
                     self.n_phase_trials += 1
                     memset(msg, 0, 14)
                     margin = 0.0
-                    self._slice(m, p, 0, 5, msg, &margin)
+                    self._slice(m, p, 0, 5, msg, soft_cur, &margin)
                     # junk (Mode A/C, noise, a reply's tail) slices vaguely: a reply's first
                     # bits are as clear as its preamble pulses are strong
                     if not ACCEPTED_DF[msg[0] >> 3] or margin < self.min_clarity * 5 * lo:
                         continue
                     nb = _nbits_of(msg[0] >> 3)
-                    self._slice(m, p, 5, nb, msg, &margin)
+                    self._slice(m, p, 5, nb, msg, soft_cur, &margin)
                     margin /= nb
-                    score = self._score(msg, now, &nb, &addr, &fixed)
+                    score = self._score(msg, now, &nb, &addr, &fixed, soft_cur, margin)
+                    if partial:
+                        # a three-pulse preamble: only replies that check as sliced
+                        if fixed != 0 or (score < 1600 and (score != 1000 or (msg[0] >> 3) == 11)):
+                            continue
                     if score <= 0:
+                        # keep the clearest failed phase for one soft-decision try below
+                        if margin > chase_margin:
+                            chase_margin = margin
+                            chase_p = p
+                            chase_nb = nb
+                            memcpy(chase_msg, msg, 14)
+                            soft_tmp = soft_chase
+                            soft_chase = soft_cur
+                            soft_cur = soft_tmp
                         continue
                     key = score * 1e6 + margin
                     if key > best_key:
@@ -534,11 +1028,32 @@ cdef class DemodCore:
                         memcpy(best_msg, msg, 14)
                     if score >= 2000:
                         break
-                if best_p < 0 and self.edge_slicer:
-                    if (self._slice_edges(m, 5, msg) <= self.edge_max_residual
+                if best_p < 0 and chase_p >= 0:
+                    score = self._chase(chase_msg, chase_nb, soft_chase, chase_margin, now,
+                                        &addr, &fixed)
+                    if score > 0:
+                        best_score = score
+                        best_p = chase_p
+                        best_nb = chase_nb
+                        best_addr = addr
+                        best_fixed = fixed
+                        memcpy(best_msg, chase_msg, 14)
+                if best_p < 0 and self.edge_slicer and not partial:
+                    soft = soft_cur
+                    if (self._slice_edges(m, 5, msg, soft) <= self.edge_max_residual
                             and ACCEPTED_DF[msg[0] >> 3]):
-                        self._slice_edges(m, _nbits_of(msg[0] >> 3), msg)
-                        score = self._score(msg, now, &nb, &addr, &fixed)
+                        nb = _nbits_of(msg[0] >> 3)
+                        self._slice_edges(m, nb, msg, soft)
+                        if not ACCEPTED_DF[msg[0] >> 3] or _nbits_of(msg[0] >> 3) != nb:
+                            j += 1  # the whole reply's best path changed its format
+                            continue
+                        margin = 0.0
+                        for k in range(nb):
+                            margin += fabsf(soft[k])
+                        margin /= nb
+                        score = self._score(msg, now, &nb, &addr, &fixed, soft, margin)
+                        if score <= 0:
+                            score = self._chase(msg, nb, soft, margin, now, &addr, &fixed)
                         if score > 0:
                             best_score = score
                             best_p = 0
@@ -555,6 +1070,10 @@ cdef class DemodCore:
                 out_nbits[n_out] = best_nb
                 out_addr[n_out] = best_addr
                 out_pos[n_out] = base_sample + j + (<double>best_p) / self.nphase
+                toa = self._arrival(m, (<double>best_p) / self.nphase, best_nb, best_msg)
+                if self.toa_fit:
+                    toa = self._arrival_fit(m, mag.shape[0] - j, toa, best_nb, best_msg)
+                out_toa[n_out] = base_sample + j + toa
                 out_power[n_out] = self._signal_power(m, best_p, best_nb, best_msg)
                 out_fixed[n_out] = best_fixed
                 h = self._icao_find(best_addr, now)

@@ -84,7 +84,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "qos_state": Key(int, 1, _choice(0, 1, 2), "QoS of tracks, events, status"),
         "qos_stream": Key(int, 0, _choice(0, 1, 2), "QoS of frames and detections"),
         "rate_limit_s": Key(float, 1.0, _range(0, 60), "at most one track state per ..."),
-        "publish_frames": Key(bool, False, None, "raw frames on .../frames"),
+        "publish_frames": Key(bool, True, None, "frames on .../frames (MLAT reads them)"),
+        "frames_schema": Key(int, 2, _choice(1, 2), "2: a batch per block (MLAT); 1: v1 messages"),
         "publish_detections": Key(bool, True, None, "detections on .../detections (fusion)"),
         "detections_schema": Key(int, 2, _choice(1, 2), "2: a batch per block; 1: v1 messages"),
         "detection_shards": Key(int, 0, _range(0, 4096), "detections/<k> by ICAO; 0 = one topic"),
@@ -120,6 +121,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dedup_window_s": Key(float, 0.2, _range(0, 5), "copies of a reply within this are one"),
         "max_node_range_km": Key(float, 1000.0, _range(1, 20000), "nodes farther are refused"),
         "max_target_range_km": Key(float, 600.0, _range(1, 5000), "positions farther refused"),
+        "mlat": Key(bool, False, None, "multilaterate from the nodes' frames (v2; docs/mlat.md)"),
     },
 }
 REQUIRED = {("receiver", "lat_deg"), ("receiver", "lon_deg")}

@@ -10,7 +10,13 @@ Address handling (the ICAO filter, on the sample clock):
 - a corrected DF17/18 from an unknown address is reported with ``addr_confirmed`` False
   and makes the address *pending*; a second sighting within the TTL confirms it;
 - address/parity replies (DF0/4/5/16/20/21) are reported only for confirmed addresses,
-  and DF11 with an interrogator id or a correction only for known ones.
+  and DF11 with an interrogator id or a correction only for known ones;
+- soft-decision (Chase) corrections of a reply's least confident bits are accepted only
+  for addresses already heard (address/parity: confirmed), and a preamble missing its
+  first pulse only for replies that check without correction.
+
+Each frame carries ``toa_12mhz``, its sub-sample arrival for multilateration (see
+``sensord.frames``).
 """
 
 from __future__ import annotations
@@ -55,13 +61,23 @@ class _Output:
         self.nbits = np.zeros(cap, dtype=np.int32)
         self.addr = np.zeros(cap, dtype=np.uint32)
         self.pos = np.zeros(cap, dtype=np.float64)
+        self.toa = np.zeros(cap, dtype=np.float64)
         self.power = np.zeros(cap, dtype=np.float32)
         self.fixed = np.zeros(cap, dtype=np.uint8)
         self.confirmed = np.zeros(cap, dtype=np.uint8)
 
     def views(self, start: int) -> tuple[np.ndarray, ...]:
         """The arrays from row ``start`` on, in the order ``DemodCore.process`` takes them."""
-        arrays = (self.msg, self.nbits, self.addr, self.pos, self.power, self.fixed, self.confirmed)
+        arrays = (
+            self.msg,
+            self.nbits,
+            self.addr,
+            self.pos,
+            self.toa,
+            self.power,
+            self.fixed,
+            self.confirmed,
+        )
         return tuple(a[start:] for a in arrays)
 
 
@@ -70,6 +86,13 @@ class Demodulator:
 
     ``fix_bits``: 1 corrects single-bit errors in DF11/17/18 (the default), 2 also
     corrects two-bit errors (off by default: it invents aircraft), 0 disables it.
+
+    Soft-decision correction (``chase_*``, see ``DemodCore._chase``): a reply failing
+    its parity check is retried with up to ``chase_flips`` (DF11/17/18) or
+    ``chase_flips_ap`` (address/parity) of its ``chase_bits`` least confident bits
+    flipped, each at most ``chase_max_soft`` times the mean bit confidence; accepted only
+    for addresses already heard, so it recovers weak replies without inventing aircraft.
+    ``fix_bits=0`` disables it too.
     """
 
     def __init__(
@@ -77,16 +100,22 @@ class Demodulator:
         rate_hz: float,
         fix_bits: int = 1,
         icao_ttl_s: float = 60.0,
-        thresh_pulse: float = 2.5,
+        thresh_pulse: float = 2.0,
         thresh_quiet: float = 1.0,
         nphase: int = 6,
         max_phases: int = 3,
         min_clarity: float = 0.2,
         edge_max_residual: float = 0.1,
+        chase_bits: int = 12,
+        chase_flips: int = 3,
+        chase_flips_ap: int = 2,
+        chase_max_soft: float = 0.5,
     ) -> None:
         if fix_bits not in (0, 1, 2):
             raise ValueError("fix_bits must be 0, 1 or 2")
         self.rate_hz = float(rate_hz)
+        if fix_bits == 0:
+            chase_flips = chase_flips_ap = 0
         self.core = DemodCore(
             self.rate_hz,
             fix_bits=fix_bits,
@@ -97,6 +126,10 @@ class Demodulator:
             max_phases=max_phases,
             min_clarity=min_clarity,
             edge_max_residual=edge_max_residual,
+            chase_bits=chase_bits,
+            chase_flips=chase_flips,
+            chase_flips_ap=chase_flips_ap,
+            chase_max_soft=chase_max_soft,
         )
         self._tail = np.zeros(0, dtype=np.uint16)
         self._tail_start = 0  # absolute sample index of _tail[0]
@@ -239,6 +272,7 @@ class Demodulator:
         frames["sample_idx"] = np.floor(pos).astype(np.int64)
         frames["ts_12mhz"] = np.round(pos * (TICKS_PER_S / self.rate_hz)).astype(np.uint64)
         frames["t_s"] = pos / self.rate_hz
+        frames["toa_12mhz"] = out.toa[:n] * (TICKS_PER_S / self.rate_hz)
         with np.errstate(divide="ignore"):
             frames["signal_dbfs"] = 10 * np.log10(np.maximum(out.power[:n], 1.0) / 65535.0**2)
         frames["corrected_bits"] = out.fixed[:n]

@@ -10,8 +10,11 @@ A batch of frames is a numpy structured array of ``FRAME_DTYPE``. Fields:
 ``sample_idx``     index, on the source's sample clock, of the preamble's first sample
 ``ts_12mhz``       the same instant on a 12 MHz counter (the Beast format's clock)
 ``t_s``            the same instant in seconds of sample clock (``sample_idx / rate``)
+``toa_12mhz``      arrival of the preamble's first pulse leading edge on the 12 MHz counter
+                   (the ``ts_12mhz`` clock), with its sub-sample fraction: the estimate
+                   multilateration uses (an early-late gate over every pulse edge)
 ``signal_dbfs``    mean power of the reply's pulses relative to full scale, dB
-``corrected_bits`` bits flipped by error correction (0, 1 or 2)
+``corrected_bits`` bits flipped by error correction (0 to 3)
 ``addr_confirmed`` the address had been verified before this frame (see ``sensord.demod``)
 
 Time is always the sample clock, never the wall clock, so a replay at any speed
@@ -37,6 +40,7 @@ FRAME_DTYPE = np.dtype(
         ("sample_idx", "<i8"),
         ("ts_12mhz", "<u8"),
         ("t_s", "<f8"),
+        ("toa_12mhz", "<f8"),
         ("signal_dbfs", "<f4"),
         ("corrected_bits", "u1"),
         ("addr_confirmed", "?"),
@@ -66,6 +70,7 @@ def frame_dict(frame: np.void) -> dict:
         "sample_idx": int(frame["sample_idx"]),
         "ts_12mhz": int(frame["ts_12mhz"]),
         "t_s": round(float(frame["t_s"]), 7),
+        "toa_12mhz": round(float(frame["toa_12mhz"]), 3),
         "signal_dbfs": round(float(frame["signal_dbfs"]), 1),
         "corrected_bits": int(frame["corrected_bits"]),
         "addr_confirmed": bool(frame["addr_confirmed"]),
@@ -93,6 +98,7 @@ def frames_from_hex(hexes: list[str], t_s: list[float] | None = None) -> np.ndar
         if t_s is not None:
             out["t_s"][i] = t_s[i]
             out["ts_12mhz"][i] = round(t_s[i] * TICKS_PER_S)
+            out["toa_12mhz"][i] = t_s[i] * TICKS_PER_S
     return out
 
 

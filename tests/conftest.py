@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -208,7 +209,9 @@ def fake_librtlsdr(tmp_path_factory) -> dict[str, str]:
         "import os\nfrom ctypes import CDLL\n\n\n"
         "def load_librtlsdr():\n    return CDLL(os.environ['FAKE_LIBRTLSDR'])\n"
     )
-    return {"FAKE_LIBRTLSDR": str(lib), "PYTHONPATH": str(build)}
+    # the repository too: a script run from tests/ imports this checkout's sensord
+    repo = Path(__file__).resolve().parents[1]
+    return {"FAKE_LIBRTLSDR": str(lib), "PYTHONPATH": os.pathsep.join([str(build), str(repo)])}
 
 
 @pytest.fixture(scope="session")

@@ -114,6 +114,8 @@ stats_interval_s = 1.0
 def fusion_config(path: Path, port: int, protocol: int = 5, **fusion) -> Path:
     """A fusion node ``fusion`` on the broker on ``port``; [fusion] keys from ``fusion``."""
     tracker = fusion.pop("tracker", {})
+    outputs = fusion.pop("outputs", {})
+    output_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in outputs.items())
     lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in fusion.items())
     tracker_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in tracker.items())
     path.write_text(f"""
@@ -128,6 +130,8 @@ site = "{CENTER.lat_deg},{CENTER.lon_deg},{CENTER.alt_m}"
 {lines}
 [tracker]
 {tracker_lines}
+[outputs]
+{output_lines}
 [logging]
 level = "info"
 """)

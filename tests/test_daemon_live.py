@@ -86,6 +86,7 @@ def replay_config(tmp_path: Path, broker, recording: Path, node: str) -> Path:
         protocol=broker.protocol,
         node=node,
         publish_frames=True,
+        frames_schema=1,
         rate_limit_s=0.0,
     )
 

@@ -6,14 +6,20 @@ frames with 1-bit correction and 182 DF17/18; on each rsadsb file both reference
 """
 
 import collections
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyModeS as pms
 import pytest
 
+from sensord._crc import syndrome
 from sensord.demod import Demodulator
 from sensord.frames import frame_hex
 from sensord.source.iqfile import IQFileSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_demod import resample_cu8  # how the reference figures were taken
 
 AP_FORMATS = {0, 4, 5, 16, 20, 21}
 
@@ -96,7 +102,9 @@ def test_rsadsb_files_every_reference_frame(rsadsb_files):
         key = path.name.split("_")[-2]
         frames = decode_file(path)
         assert {frame_hex(f) for f in frames} == RSADSB_EXPECTED[key], path.name
-        assert 4 <= len(frames) <= 6
+        # soft-decision correction also recovers, 77 ms after the first, a weaker repeat of
+        # one DF0 (same bytes, same level, its sender verified): 7 frames in that file
+        assert 4 <= len(frames) <= 7
         check_with_pymodes(frames)
 
 
@@ -106,3 +114,37 @@ def test_timestamps_follow_the_sample_clock(modes1):
     np.testing.assert_allclose(frames["t_s"], frames["ts_12mhz"] / 12e6, atol=1e-7)
     assert np.all(np.abs(frames["t_s"] - frames["sample_idx"] / 2e6) < 1 / 2e6)
     assert np.all((frames["signal_dbfs"] < 0) & (frames["signal_dbfs"] > -40))
+
+
+def checked_count(frames: np.ndarray) -> int:
+    """Frames with CRC 0 (DF11 with interrogator code 0, DF17/18) plus address/parity
+    frames whose address such a frame verified earlier: the issue's real-data measure."""
+    verified: set[int] = set()
+    n = 0
+    for f in frames:
+        nbits = int(f["nbits"])
+        if f["df"] in (11, 17, 18):
+            if syndrome(bytes(f["msg"][: nbits // 8]), nbits) == 0:
+                n += 1
+                verified.add(int(f["icao"]))
+        elif f["df"] in AP_FORMATS and int(f["icao"]) in verified:
+            n += 1
+    return n
+
+
+def test_modes1_checked_frames_natively_and_resampled_to_2400k(modes1):
+    """readsb finds 323 on modes1 resampled to 2.4 MS/s; sensord finds 339 natively and 340
+    resampled (preambles with a missing first pulse, soft-decision correction)."""
+    native = decode_file(modes1)
+    src = IQFileSource(modes1, block_samples=1 << 30)
+    (block,) = list(src.blocks())
+    resampled = resample_cu8(block.samples, 6, 5)
+    demod = Demodulator(2.4e6)
+    step = 1 << 19
+    parts = [demod.feed(resampled[k : k + step], "cu8") for k in range(0, len(resampled), step)]
+    at_2400k = np.concatenate([*parts, demod.flush()])
+    counts = (checked_count(native), checked_count(at_2400k))
+    print(f"modes1 checked frames: {counts[0]} at 2.0 MS/s, {counts[1]} resampled to 2.4 MS/s")
+    assert min(counts) >= 335
+    check_with_pymodes(native)
+    check_with_pymodes(at_2400k)

@@ -41,10 +41,6 @@ def test_fuzz_slice_no_crash_no_unexplained_track():
     assert int(frames[1]) == 3000
 
 
-@pytest.mark.xfail(
-    reason="cs8 blocks segfault in cext/demod.pyx::magnitude (issue 12), fixed outside this branch",
-    strict=False,
-)
 def test_fuzz_slice_cs8():
     out = bench("fuzz.py", "--blocks", "50", "--frames", "0", "--formats", "cs8")
     assert out.returncode == 0, out.stdout

@@ -42,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="hold detections S s to apply them in UTC order (default 1)")  # fmt: skip
     p.add_argument("--dedup-window", type=float, default=0.2, metavar="S",
                    help="copies of a reply within S s are one (default 0.2)")  # fmt: skip
+    p.add_argument("--mlat", action="store_true",
+                   help="locate Mode S replies heard by >= 3 nodes (docs/mlat.md)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -71,10 +73,16 @@ def _replay(args: argparse.Namespace) -> int:
             site=args.site, reorder_window_s=args.reorder_window, dedup_window_s=args.dedup_window
         )
     )
+    mlat = None
+    if args.mlat:
+        from sensord.mlat.engine import MlatConfig
+        from sensord.mlat.feed import MlatFeed
+
+        mlat = MlatFeed(fuser, MlatConfig(hold_s=min(1.0, max(args.reorder_window / 2, 0.2))))
     out = sys.stdout
     n = 0
     tracks: set[str] = set()
-    for updates in fuse_recordings(specs, fuser):
+    for updates in fuse_recordings(specs, fuser, mlat=mlat):
         for update in updates:
             tracks.add(update.track_id)
             n += 1
@@ -82,6 +90,8 @@ def _replay(args: argparse.Namespace) -> int:
                 out.write(json.dumps(update.to_dict(), separators=(",", ":")) + "\n")
     out.flush()
     stats = fuser.statistics()
+    if mlat is not None:
+        stats["mlat"] = mlat.status()
     if not args.jsonl:
         json.dump(stats, out, indent=1)
         out.write("\n")

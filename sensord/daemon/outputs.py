@@ -39,6 +39,7 @@ def daemon_sinks(
             stats_source,
             stats_interval_s=mq["stats_interval_s"],
             publish_frames=mq["publish_frames"],
+            frames_schema=mq["frames_schema"],
             detection_stream=DetectionStream(
                 mq["node"], site, mq["detections_schema"], mq["detection_shards"]
             )

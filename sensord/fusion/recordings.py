@@ -20,6 +20,7 @@ from sensord.errors import UserError
 from sensord.fusion.fuser import Fuser
 from sensord.fusion.wire import NodeInfo, batch_json
 from sensord.geo import Site
+from sensord.mlat.feed import MlatFeed
 from sensord.source.iqfile import IQFileSource
 from sensord.tracker.update import TrackUpdate
 
@@ -50,10 +51,17 @@ class RecordingSpec:
 
 
 def fuse_recordings(
-    specs: list[RecordingSpec], fuser: Fuser, fix_bits: int = 1, max_range_m: float = 400e3
+    specs: list[RecordingSpec],
+    fuser: Fuser,
+    fix_bits: int = 1,
+    max_range_m: float = 400e3,
+    mlat: MlatFeed | None = None,
 ) -> Iterator[list[TrackUpdate]]:
     """Fused track updates, one list (maybe empty) per block taken, in UTC order across the
-    recordings; the fuser has released every detection up to ``fuser.released_utc``."""
+    recordings; the fuser has released every detection up to ``fuser.released_utc``.
+
+    With ``mlat``, every block's frames also go to multilateration (``sensord.mlat``).
+    """
     names = [s.node for s in specs]
     if len(set(names)) != len(names):
         raise UserError(f"--recording: node names must differ, got {names}")
@@ -71,6 +79,8 @@ def fuse_recordings(
             version=__version__,
         )
         fuser.node_info(spec.node, info.to_dict())
+        if mlat is not None:
+            mlat.node_info(spec.node, info.lat_deg, info.lon_deg, info.alt_m, info.counter_hz)
         chain = Chain(source.rate_hz, spec.site, spec.node, fix_bits, max_range_m)
         streams.append((spec.node, source, iter(chain.run(source))))
     # (UTC at the end of the node's next block, order, node, its step iterator)
@@ -86,6 +96,8 @@ def fuse_recordings(
         end_utc, k, node, it, step = heapq.heappop(heap)
         if step.detections:
             fuser.ingest(node, batch_json(node, step.end_utc, step.detections))
+        if mlat is not None and step.end_utc is not None and len(step.frames):
+            mlat.frames(node, step.frames, step.end_utc, step.end_s)
         following = next(it, None)
         if following is not None:
             heapq.heappush(heap, (following.end_utc or 0.0, k, node, it, following))
@@ -93,4 +105,6 @@ def fuse_recordings(
         else:
             del delivered[node]
         yield fuser.step(min(delivered.values(), default=end_utc))
+    if mlat is not None:
+        mlat.flush()
     yield fuser.flush()

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import math
 import signal
-import ssl
 import time
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from sensord.errors import UserError
 from sensord.fusion.fuser import Fuser, FusionConfig
 from sensord.geo import Site
 from sensord.publish.mqtt import BACKOFF_S, MqttSettings
+from sensord.publish.transport import mqtt_client
 from sensord.sinks.base import Step
 from sensord.sinks.fanout import FanOut
 from sensord.sinks.table import TrackTable
@@ -54,11 +54,14 @@ def _site(text: str) -> Site | None:
     return Site(lat, lon, alt)
 
 
-def subscriptions(prefix: str, nodes: list[str], shards: list[int]) -> list[str]:
-    """The topic filters of a fusion worker."""
+def subscriptions(
+    prefix: str, nodes: list[str], shards: list[int], mlat: bool = False
+) -> list[str]:
+    """The topic filters of a fusion worker (with ``mlat``, the nodes' frames too)."""
     who = nodes or ["+"]
     detections = [f"detections/{k}" for k in shards] if shards else ["detections"]
-    return [f"{prefix}/{n}/{kind}" for n in who for kind in ("info", "status", *detections)]
+    kinds = ("info", "status", *detections, *(("frames",) if mlat else ()))
+    return [f"{prefix}/{n}/{kind}" for n in who for kind in kinds]
 
 
 @dataclass
@@ -105,7 +108,14 @@ class FusionService:
             ),
         )
         self.settings = MqttSettings.from_config(mq, password)
-        self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"])
+        self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"], fc["mlat"])
+        self.mlat = None
+        if fc["mlat"]:
+            from sensord.mlat.engine import MlatConfig
+            from sensord.mlat.feed import MlatFeed
+
+            hold_s = min(1.0, max(fc["reorder_window_s"] / 2, 0.2))
+            self.mlat = MlatFeed(self.fuser, MlatConfig(hold_s=hold_s))
         self.table = TrackTable()
         # the fused picture republishes no detections; range metrics are from the site
         sink_cfg = {**cfg, "mqtt": {**mq, "publish_detections": False, "publish_frames": False}}
@@ -128,6 +138,7 @@ class FusionService:
             "subscribed": self.subscriber_connected,
             **self.fuser.statistics(),
             "sinks": self.fanout.status(),
+            **({"mlat": self.mlat.status()} if self.mlat is not None else {}),
         }
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -143,6 +154,11 @@ class FusionService:
         if kind == "info":
             if payload:
                 self.fuser.node_info(node, payload)
+                if self.mlat is not None:
+                    self.mlat.node_info_payload(node, payload)
+        elif kind == "frames":
+            if self.mlat is not None and self.mlat.frames_payload(node, payload):
+                self.clock.seen(self.fuser.newest_utc)
         elif kind == "status":
             if payload:
                 self.fuser.node_status(node, payload)
@@ -160,35 +176,12 @@ class FusionService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.tick_s)
 
-    def _client(self) -> aiomqtt.Client:
-        s = self.settings
-        tls = None
-        if s.tls:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=s.ca_file,
-                certfile=s.cert_file,
-                keyfile=s.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        protocol = aiomqtt.ProtocolVersion.V5 if s.protocol == 5 else aiomqtt.ProtocolVersion.V311
-        return aiomqtt.Client(
-            s.host,
-            s.port,
-            username=s.username,
-            password=s.password,
-            identifier=f"sensord-{s.node}-in",
-            protocol=protocol,
-            keepalive=s.keepalive_s,
-            tls_params=tls,
-            timeout=10,
-        )
-
     async def subscribe(self) -> None:
         """Receive until stopped; reconnect with backoff (logged once per outage)."""
         attempt = 0
         while not self._stopping.is_set():
             try:
-                async with self._client() as client:
+                async with mqtt_client(self.settings, role="in") as client:
                     for topic in self.topics:
                         await client.subscribe(topic, qos=1)
                     attempt = 0

@@ -161,7 +161,8 @@ def parse_info(payload: bytes | str | dict) -> NodeInfo:
     node = doc.get("node")
     if not isinstance(node, str) or not node:
         raise PayloadError("info without a node name")
-    clock = doc.get("clock") if isinstance(doc.get("clock"), dict) else {}
+    clock_doc = doc.get("clock")
+    clock: dict = clock_doc if isinstance(clock_doc, dict) else {}
     return NodeInfo(
         node=node,
         lat_deg=_finite(doc, "lat_deg", -90.0, 90.0),
@@ -263,15 +264,7 @@ def parse_detection(item: object, node: str) -> Detection:
             raise PayloadError(f"icao {icao!r} is not hex") from None
         if not 0 <= icao <= 0xFFFFFF:
             raise PayloadError("icao out of range")
-    frame = item.get("frame")
-    if frame is not None:
-        try:
-            frame = bytes.fromhex(frame)
-        except (TypeError, ValueError):
-            raise PayloadError("frame is not hex") from None
-        if len(frame) not in (7, 14):
-            raise PayloadError("frame is not 56 or 112 bits")
-    signal = item.get("signal_dbfs")
+    heard = copy_key(item)
     kw = {k: item[k] for k in _IDENTITY if item.get(k) is not None}
     for key in ("alt_baro_ft", "alt_geom_ft"):
         if key in kw:
@@ -287,8 +280,8 @@ def parse_detection(item: object, node: str) -> Detection:
         R=r_array,
         icao=icao,
         source=str(item.get("source", "")),
-        utc=_finite(item, "utc", 0.0),
-        frame=frame,
-        signal_dbfs=float(signal) if isinstance(signal, (int, float)) else None,
+        utc=heard.utc,
+        frame=heard.frame,
+        signal_dbfs=heard.signal_dbfs,
         **kw,
     )

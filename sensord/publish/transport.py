@@ -42,7 +42,11 @@ class MqttTransport:
         sending.result()
 
 
-def _client(settings: MqttSettings, will: Message) -> aiomqtt.Client:
+def mqtt_client(
+    settings: MqttSettings, will: Message | None = None, role: str = ""
+) -> aiomqtt.Client:
+    """An aiomqtt client for ``settings`` (TLS, credentials, protocol): identified as
+    ``sensord-<node>`` (``-<role>`` appended), with ``will`` as its last will if given."""
     s = settings
     protocol = aiomqtt.ProtocolVersion.V5 if s.protocol == 5 else aiomqtt.ProtocolVersion.V311
     tls = None
@@ -58,9 +62,11 @@ def _client(settings: MqttSettings, will: Message) -> aiomqtt.Client:
         s.port,
         username=s.username,
         password=s.password,
-        identifier=f"sensord-{s.node}",
+        identifier=f"sensord-{s.node}" + (f"-{role}" if role else ""),
         protocol=protocol,
-        will=aiomqtt.Will(will.topic, will.payload, qos=will.qos, retain=will.retain),
+        will=aiomqtt.Will(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        if will is not None
+        else None,
         keepalive=s.keepalive_s,
         tls_params=tls,
         timeout=CONNECT_TIMEOUT_S,
@@ -70,5 +76,5 @@ def _client(settings: MqttSettings, will: Message) -> aiomqtt.Client:
 @asynccontextmanager
 async def connect(settings: MqttSettings, will: Message) -> AsyncIterator[MqttTransport]:
     """Connected for the ``async with`` body; raises ``TransportError`` when it cannot."""
-    async with _client(settings, will) as client:
+    async with mqtt_client(settings, will) as client:
         yield MqttTransport(client)

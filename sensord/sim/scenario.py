@@ -71,6 +71,7 @@ class Aircraft:
     on_ground: bool = False  # sends surface positions (TC 7) instead of airborne ones
     position_typecode: int = 11  # airborne position TC: its NUCp is what receivers assume
     gnss_sigma_m: float = 0.0  # white GNSS error per axis on the positions it sends
+    adsb: bool = True  # False: ADS-B off, only Mode S replies (DF11, DF4/5, DF20/21)
     site: Site | None = None
 
     def __post_init__(self) -> None:
@@ -220,13 +221,15 @@ def random_scenario(
     maneuvering_fraction: float = 0.4,
     n_ground: int = 0,
     n_faulty: int = 0,
+    adsb_off_fraction: float = 0.0,
 ) -> Scenario:
     """Aircraft at random ranges and bearings, high enough to be above the radio horizon.
 
     ``n_ground`` more aircraft taxi (or stand) on the ground within 15 km of the site.
     ``n_faulty`` of the airborne aircraft send a wrong first position and, a few seconds
-    later, one 50 km off (``PositionFault``). Both are drawn from their own generators,
-    so the other aircraft do not change.
+    later, one 50 km off (``PositionFault``). ``adsb_off_fraction`` of the airborne
+    aircraft have ADS-B off (Mode S replies only, for multilateration). All three are
+    drawn from their own generators, so the other aircraft do not change.
     """
     rng = np.random.default_rng(seed)
     site = site or Site(52.0, 4.5, 10.0)
@@ -260,6 +263,9 @@ def random_scenario(
             )
         )
     _add_faults(aircraft[:n_aircraft], n_faulty, np.random.default_rng([seed, 2]))
+    adsb_off = np.random.default_rng([seed, 3]).random(n_aircraft) < adsb_off_fraction
+    for ac, off in zip(aircraft, adsb_off, strict=True):
+        ac.adsb = not off
     aircraft += _ground_aircraft(
         n_ground, np.random.default_rng([seed, 1]), {a.icao for a in aircraft}
     )
@@ -310,3 +316,11 @@ def _ground_aircraft(n: int, rng: np.random.Generator, taken: set[int]) -> list[
             )
         )
     return out
+
+
+def surveyed_site(site: Site, error_m: float, rng: np.random.Generator) -> Site:
+    """The site as a user surveyed it: ``error_m`` off horizontally, in a random direction."""
+    bearing = rng.uniform(0, 2 * math.pi)
+    enu = np.array([error_m * math.sin(bearing), error_m * math.cos(bearing), 0.0])
+    lat, lon, h = site.to_geodetic(enu)
+    return Site(float(lat), float(lon), float(h))

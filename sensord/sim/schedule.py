@@ -111,10 +111,11 @@ def plan_frames(
     frames: list[PlannedFrame] = []
     for ac in scenario.aircraft:
         ca = 4 if ac.on_ground else 5
-        frames += _position_frames(ac, rng, duration_s)
-        frames += _velocity_frames(ac, rng, duration_s)
-        ident = encode.identification(ac.icao, ac.callsign, ac.category, ca)
-        frames += [PlannedFrame(t, ident, ac.icao) for t in _times(rng, duration_s, 5.0, 0.2)]
+        if ac.adsb:
+            frames += _position_frames(ac, rng, duration_s)
+            frames += _velocity_frames(ac, rng, duration_s)
+            ident = encode.identification(ac.icao, ac.callsign, ac.category, ca)
+            frames += [PlannedFrame(t, ident, ac.icao) for t in _times(rng, duration_s, 5.0, 0.2)]
         all_call = encode.df11(ac.icao, ca)
         frames += [PlannedFrame(t, all_call, ac.icao) for t in _times(rng, duration_s, 1.0, 0.1)]
         frames += _radar_frames(ac, rng, duration_s, radars)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from sensord.frames import frame_json
+from sensord.frames import TICKS_PER_S, frame_json
 from sensord.fusion.publishing import DetectionStream
+from sensord.mlat.payload import frames_payload
 from sensord.outputs.hass import HassDiscovery
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.sinks.base import Step
@@ -34,6 +35,7 @@ class MqttSink:
         stats_source=None,
         stats_interval_s: float = 10.0,
         publish_frames: bool = False,
+        frames_schema: int = 2,
         detection_stream: DetectionStream | None = None,
         clear_on_stop: bool = False,
         flush_deadline_s: float = FLUSH_DEADLINE_S,
@@ -41,6 +43,7 @@ class MqttSink:
         self.publisher = Publisher(settings, stats_source, table, clear_on_stop)
         self.stats_interval_s = stats_interval_s
         self.publish_frames = publish_frames
+        self.frames_schema = frames_schema
         self.detection_stream = detection_stream  # None: detections are not published
         self.flush_deadline_s = flush_deadline_s
         self._task: asyncio.Task | None = None
@@ -52,10 +55,17 @@ class MqttSink:
         if step.updates:
             self.publisher.track_updates(step.updates, step.changes)
         if self.publish_frames and len(step.frames):
-            self.publisher.stream("frames", [frame_json(f) for f in step.frames])
+            self.publisher.stream("frames", self._frames(step))
         if self.detection_stream is not None:
             for message in self.detection_stream.messages(step.detections, step.utc):
                 self.publisher.stream(message.kind, [message.payload])
+
+    def _frames(self, step: Step) -> list[str]:
+        """v2: one message for the block (what MLAT reads); v1: one per frame."""
+        if self.frames_schema == 1 or step.utc is None:
+            return [frame_json(f) for f in step.frames]
+        node = self.publisher.settings.node
+        return [frames_payload(node, step.frames, step.utc, round(step.end_s * TICKS_PER_S))]
 
     async def close(self) -> None:
         await self.publisher.stop(self.flush_deadline_s)

@@ -79,6 +79,7 @@ class Initiator:
         track.n_updates = 1
         track.hits.append(1)
         track.has_position = True
+        track.took(d.source)
         track.heard(d.sensor_id, d.t_s)
         self.stats.tracks_created += 1
         return track

@@ -30,6 +30,17 @@ def initial_state(z: np.ndarray, R: np.ndarray, idx: list[int]) -> tuple[np.ndar
     return x, p
 
 
+def position_kind(source: str) -> str | None:
+    """The kind of position a detection's ``source`` gives (None: no position)."""
+    if source in ("adsb-pos", "adsb-surface"):
+        return "adsb"
+    if source == "mlat":
+        return "mlat"
+    if source.startswith(("radar", "bistatic")):
+        return "radar"
+    return None
+
+
 @dataclass
 class Track:
     """A target's filter and what is known of it."""
@@ -54,6 +65,13 @@ class Track:
     rejected_in_row: int = 0
     geo_minus_baro_ft: float | None = None
     has_position: bool = False
+    position_source: str | None = None  # what gave its last position: adsb, mlat, radar
+
+    def took(self, d_source: str) -> None:
+        """The filter took a measurement from a detection of kind ``d_source``."""
+        kind = position_kind(d_source)
+        if kind is not None:
+            self.position_source = kind
 
     def heard(self, sensor_id: str, t_s: float) -> None:
         """A detection of ``sensor_id`` at t_s was associated with this track."""

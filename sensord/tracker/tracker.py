@@ -322,6 +322,7 @@ class Tracker:
         track.n_updates += 1
         track.hits.append(1)
         track.last_update_s = d.t_s
+        track.took(d.source)
         track.challenger = None
         track.rejected_in_row = 0
         self.lifecycle.accepted(track)

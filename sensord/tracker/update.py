@@ -50,6 +50,7 @@ class TrackUpdate:
     sensors: tuple[str, ...] = field(default_factory=tuple)  # sorted sensor ids
     utc: float | None = None  # UTC of t_s
     sensor_last_s: dict[str, float] = field(default_factory=dict)  # sensor id -> its last t_s
+    source: str | None = None  # what its position comes from: adsb, mlat, radar
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the schema version; floats rounded to what they resolve."""

@@ -84,6 +84,7 @@ class UpdateWriter:
                 last_update_s=track.last_update_s,
                 sensors=tuple(sorted(track.sensors)),
                 sensor_last_s=dict(track.sensors),
+                source=track.position_source,
             )
             for (
                 track,
