@@ -1,4 +1,4 @@
-"""Shared fixtures: the real recordings in ../shared/iq (never copied into the repo)."""
+"""Shared fixtures: real recordings (modes1 shipped in tests/data, the rest in ../shared/iq)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sensord.geo import Site
 
 SITE = Site(52.0, 4.5, 10.0)  # the receiver of the simulated recordings
 SHARED_IQ = Path(__file__).resolve().parents[1].parent / "shared" / "iq"
-MODES1 = SHARED_IQ / "antirez_dump1090_modes1_2000k.cu8"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+# BSD-3 (antirez/dump1090), shipped so a fresh clone runs the real-data tests
+MODES1 = TEST_DATA / "antirez_dump1090_modes1_2000k.cu8"
 
 
 def shared_file(name: str) -> Path:
@@ -24,7 +26,8 @@ def shared_file(name: str) -> Path:
 
 @pytest.fixture
 def modes1() -> Path:
-    return shared_file(MODES1.name)
+    assert MODES1.exists(), f"{MODES1} is part of the repository"
+    return MODES1
 
 
 @pytest.fixture

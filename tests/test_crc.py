@@ -3,8 +3,8 @@
 import numpy as np
 import pyModeS as pms
 import pytest
-from sensord._crc import crc24, fix_errors, syndrome
 
+from sensord._crc import crc24, fix_errors, syndrome
 from sensord.frames import frames_from_hex
 
 DF17 = bytes.fromhex("8D4840D6202CC371C32CE0576098")

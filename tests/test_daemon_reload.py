@@ -20,11 +20,25 @@ def short_recording(tmp_path_factory):
     return stem.with_suffix(".cu8")
 
 
+def wait_for_line(proc, text: str, timeout_s: float = 60.0) -> str:
+    """stderr of ``proc`` up to and including the first line holding ``text``."""
+    seen = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"{text!r} not logged: {''.join(seen)}")
+
+
 def test_sighup_reloads_log_level_and_survives_a_broken_file(broker, short_recording, tmp_path):
     cfg = write_config(tmp_path / "c.toml", broker.port, short_recording, protocol=broker.protocol)
     good = cfg.read_text()
     proc = sensord("run", "-c", str(cfg), "--realtime")
-    time.sleep(1.5)
+    started = wait_for_line(proc, "connected to MQTT broker")  # running, not still starting
     cfg.write_text(good.replace("[mqtt]", '[logging]\nlevel = "error"\n[mqtt]'))
     proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
@@ -32,7 +46,8 @@ def test_sighup_reloads_log_level_and_survives_a_broken_file(broker, short_recor
     proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    code, err = finish(proc, timeout=30)
+    code, rest = finish(proc, timeout=30)
+    err = started + rest
     assert code == 0
     assert "reload failed, keeping the running configuration" in err
     # the reloaded level (error) took effect: the warnings of the reload itself and of the

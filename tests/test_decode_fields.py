@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pyModeS as pms
 import pytest
-from sensord._crc import crc24
 
+from sensord._crc import crc24
 from sensord.decode import Detector
 from sensord.decode.accuracy import position_sigma_m
 from sensord.frames import frames_from_hex

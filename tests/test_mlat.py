@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from sensord.errors import UserError
-from sensord.frames import FRAME_DTYPE, frames_from_hex
+from sensord.frames import frames_from_hex
 from sensord.geo import FT_M, Site
 from sensord.mlat import MlatEngine, batch_from_frames, frames_payload, parse_frames_payload
 from sensord.mlat.clocksync import SUSPECT, SYNCED, PairClock
@@ -283,12 +283,11 @@ def test_payload_round_trip_and_garbage() -> None:
     assert np.array_equal(batch.msg, frames["msg"])
     assert np.array_equal(batch.ts_12mhz, frames["ts_12mhz"].astype(np.int64))
     assert np.array_equal(batch.icao, frames["icao"])
-    assert batch.toa_12mhz is None
     assert batch.frame_utc()[1] == pytest.approx(1_795_000_000.25 + 7_000_000 / 12e6)
-    # with a sub-tick arrival (the rx branch's field) it travels too
-    with_toa = np.zeros(2, dtype=[*FRAME_DTYPE.descr, ("toa_12mhz", "<f8")])
-    for name in FRAME_DTYPE.names:
-        with_toa[name] = frames[name]
+    # the sub-tick arrival travels too (frames from hex carry their tick as toa_12mhz)
+    assert batch.toa_12mhz is not None
+    assert np.allclose(batch.toa_12mhz, frames["toa_12mhz"])
+    with_toa = frames.copy()
     with_toa["toa_12mhz"] = frames["ts_12mhz"] + np.array([0.25, -0.375])
     with_toa_text = frames_payload("rx2", with_toa, 0.0, 0)
     jsonschema.validate(json.loads(with_toa_text), _schema("frame.v2"))

@@ -140,6 +140,9 @@ DUMP1090_FIELDS = {
     "rssi",
     "category",
     "rc",
+    "type",
+    "mlat",
+    "tisb",
     "sensord_status",
 }
 
@@ -155,10 +158,10 @@ def test_aircraft_json_written_atomically_with_documented_fields(tmp_path):
     )
     writer.write(now_s=12.5)
     writer.add_updates([_update(track_id="t2", status=TrackStatus.DROPPED)])
-    writer.write(now_s=13.0)
+    writer.write(now_s=13.0, utc=1_796_000_013.0)
     doc = json.loads((tmp_path / "aircraft.json").read_text())
     assert list(tmp_path.iterdir()) == [tmp_path / "aircraft.json"]  # no temporary left
-    assert doc["now"] == 13.0 and doc["messages"] == 4
+    assert doc["now"] == 1_796_000_013.0 and doc["messages"] == 4
     (ac,) = doc["aircraft"]
     assert set(ac) <= DUMP1090_FIELDS
     assert ac["hex"] == "4840d6" and ac["flight"] == "KLM1023 " and ac["squawk"] == "7421"

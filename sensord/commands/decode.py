@@ -11,8 +11,7 @@ import argparse
 import sys
 
 from sensord.commands.source_args import add_source_arguments, open_file_source
-from sensord.demod import Demodulator
-from sensord.frames import frame_json, raw_line
+from sensord.config import DemodConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sensord.demod import Demodulator
+    from sensord.frames import frame_json, raw_line
+
     source = open_file_source(args)
-    demod = Demodulator(source.rate_hz, fix_bits=args.fix_bits)
+    fix_bits = DemodConfig.fix_bits if args.fix_bits is None else args.fix_bits
+    demod = Demodulator(source.rate_hz, fix_bits=fix_bits)
     fmt_line = frame_json if args.json else raw_line
     out = sys.stdout
     for block in source.blocks():

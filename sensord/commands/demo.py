@@ -35,6 +35,8 @@ from sensord.sinks.tcp import BeastSink, SbsSink
 from sensord.source.iqfile import IQFileSource
 from sensord.ui.summary import RunSummary
 from sensord.ui.table import make_console
+from sensord.web.settings import WebSettings, parse_listen
+from sensord.web.wiring import WebOutputs
 
 DEMO_RATE_HZ = 2.0e6
 DEMO_SEED = 3
@@ -51,6 +53,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--node", default="demo", help="node name in the topics (default demo)")
     p.add_argument("--sbs-port", type=int, help="serve SBS/BaseStation lines on 127.0.0.1:PORT")
     p.add_argument("--beast-port", type=int, help="serve Beast binary frames on 127.0.0.1:PORT")
+    p.add_argument("--web", metavar="HOST:PORT", default="127.0.0.1:8080", help="map (or 'off')")
     p.add_argument(
         "--hold",
         action="store_true",
@@ -67,7 +70,7 @@ class EmbeddedBroker:
         self._broker: Any = None
 
     async def start(self) -> None:
-        from amqtt.broker import Broker  # type: ignore[import-untyped]
+        from amqtt.broker import Broker
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
@@ -124,25 +127,37 @@ async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) 
         sinks.append(SbsSink(BroadcastServer("127.0.0.1", args.sbs_port)))
     if args.beast_port is not None:
         sinks.append(BeastSink(BroadcastServer("127.0.0.1", args.beast_port)))
+    web = None
+    if args.web != "off":  # started now, so that its address is the first line
+        listen = WebSettings(*parse_listen(args.web), any_port_if_taken=True)
+        web = WebOutputs(listen, [], scenario.site, args.node, announce=False)
+        await web.start()
+        assert web.web is not None
+        console.print(f"air picture: open {web.web.url} in a browser", highlight=False)
+        sinks += web.sinks
     try:
         with tempfile.TemporaryDirectory(prefix="sensord-demo-") as tmp:
-            console.print(
-                f"synthesising {args.duration:.0f} s of the bundled scenario "
-                f"({len(scenario.aircraft)} aircraft)..."
-            )
-            paths, _truth = await asyncio.to_thread(
-                record, scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
-            )
-            console.print(
-                f"MQTT: {'embedded broker' if embedded else 'broker'} on {host}:{port}; "
-                "watch it with\n"
-                f"  mosquitto_sub -h {host} -p {port} -t 'sensord/#' -v\n"
-                f"  sensord watch --host {host} --port {port} --node {args.node}",
-                highlight=False,
-            )
-            source = IQFileSource(paths[0], fmt="cu8", rate_hz=DEMO_RATE_HZ)
+
+            async def synthesise() -> IQFileSource:
+                """The recording, made while the sinks already listen."""
+                console.print(
+                    f"synthesising {args.duration:.0f} s of the bundled scenario "
+                    f"({len(scenario.aircraft)} aircraft)..."
+                )
+                paths, _truth = await asyncio.to_thread(
+                    record, scenario, Path(tmp) / "demo", DEMO_RATE_HZ, args.duration, DEMO_SEED
+                )
+                console.print(
+                    f"MQTT: {'embedded broker' if embedded else 'broker'} on {host}:{port}; "
+                    "watch it with\n"
+                    f"  mosquitto_sub -h {host} -p {port} -t 'sensord/#' -v\n"
+                    f"  sensord watch --host {host} --port {port} --node {args.node}",
+                    highlight=False,
+                )
+                return IQFileSource(paths[0], fmt="cu8", rate_hz=DEMO_RATE_HZ)
+
             return await replay_async(
-                source,
+                synthesise,
                 scenario.site,
                 args,
                 console,
@@ -152,6 +167,8 @@ async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) 
                 before_close=(lambda: _hold(console)) if args.hold else None,
             )
     finally:
+        if web is not None:
+            await web.close()  # already closed by the replay's fan-out, unless it failed first
         if embedded is not None:
             await embedded.stop()
             console.print(
@@ -166,6 +183,8 @@ async def _demo(args: argparse.Namespace, console: Console, scenario: Scenario) 
 def run(args: argparse.Namespace) -> int:
     console = make_console()
     _broker_address(args.broker)  # a bad address is an error before anything starts
+    if args.web != "off":
+        parse_listen(args.web)
     scenario_path = resources.files("sensord") / "data" / "demo.scenario.json"
     scenario = Scenario.load(Path(str(scenario_path)))
     summary = asyncio.run(_demo(args, console, scenario))

@@ -44,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="copies of a reply within S s are one (default 0.2)")  # fmt: skip
     p.add_argument("--mlat", action="store_true",
                    help="locate Mode S replies heard by >= 3 nodes (docs/mlat.md)")  # fmt: skip
+    p.add_argument("--web", metavar="HOST:PORT", help="serve the air picture (overrides [web])")
     p.set_defaults(func=run)
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         )
     from sensord.fusion.service import serve
 
-    return serve(args.config)
+    return serve(args.config, args.web)
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import sys
+import time
 from pathlib import Path
 
 from sensord.errors import UserError
 from sensord.geo import Site
-from sensord.sim import Scenario, random_scenario, record
-from sensord.source.iqfile import parse_rate
+from sensord.source.iqfile import DEFAULT_RATE_HZ, rate_argument, rate_from_name
+
+PROGRESS_EVERY_S = 2.0  # wall time between progress lines on stderr
 
 
 def _site(text: str) -> Site:
@@ -34,8 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--faulty", type=int, default=0,
                    help="aircraft sending a wrong first fix and a 50 km jump")  # fmt: skip
     p.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
-    p.add_argument("--rate", type=parse_rate,
-                   help="sample rate (default 2.4e6; 2.0e6 with --radar)")  # fmt: skip
+    p.add_argument(
+        "--rate",
+        type=rate_argument,
+        default=DEFAULT_RATE_HZ,
+        help="sample rate, 2.0 to 3.0 MS/s (default 2.4e6); a cu8 file's name gets the "
+        "rate (_2000k) unless it is 2.4e6, which readers assume",
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--site", type=_site, default=Site(52.0, 4.5, 10.0),
                    help="receiver LAT,LON[,ALT_M] (default 52.0,4.5,10)")  # fmt: skip
@@ -70,16 +78,55 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def output_stem(stem: Path, rate_hz: float, fmt: str) -> Path:
+    """The stem to write: a cu8 name carries the rate (``_2000k``) unless it is the rate
+    readers assume, so ``sensord decode STEM.cu8`` reads it right; SigMF has metadata."""
+    if fmt != "cu8":
+        return stem
+    named = rate_from_name(stem.name + ".cu8")
+    if named is not None and abs(named - rate_hz) > 1.0:
+        raise UserError(
+            f"-o {stem}: the name says {named / 1e6:g} MS/s but --rate is {rate_hz / 1e6:g} MS/s"
+        )
+    if named is None and rate_hz != DEFAULT_RATE_HZ:
+        return stem.with_name(f"{stem.name}_{rate_hz / 1e3:g}k")
+    return stem
+
+
+class Progress:
+    """Progress lines on stderr while a long recording is written (one per few seconds)."""
+
+    def __init__(self, duration_s: float) -> None:
+        self.duration_s = duration_s
+        self._next = time.monotonic() + PROGRESS_EVERY_S
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now < self._next or fraction >= 1.0:
+            return
+        self._next = now + PROGRESS_EVERY_S
+        print(
+            f"simulate: {fraction:4.0%} ({fraction * self.duration_s:.0f} of "
+            f"{self.duration_s:g} s written)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+RADAR_RATE_HZ = 2.0e6
+
+
 def run_radar(args: argparse.Namespace) -> int:
     """The radar mode: the scenario's aircraft (default: within 35 km) around the receiver
     site, plus dark aircraft and drones, lit by an FM station at --tx."""
     from sensord.radar.geometry import parse_site
+    from sensord.sim import Scenario
     from sensord.sim.radar import RadarLink, radar_scene, record_radar
 
     if args.duration <= 0 or min(args.aircraft, args.dark, args.drones) < 0 or args.erp_w <= 0:
         raise UserError("--duration and --erp-w must be positive, target counts not negative")
-    if not 1.0e6 <= args.rate <= 10.0e6:
-        raise UserError("--rate must be between 1 and 10 MS/s for the radar")
+    # the radar's default is 2.0 MS/s (blah2's), the Mode S default 2.4 MS/s
+    args.rate = RADAR_RATE_HZ if args.rate == DEFAULT_RATE_HZ else args.rate
     scenario = Scenario.load(args.scenario) if args.scenario else None
     scene = radar_scene(
         args.site, parse_site(args.tx, "--tx"), args.fc, args.aircraft, args.dark, args.drones,
@@ -107,15 +154,17 @@ def run_radar(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.radar:
-        args.rate = args.rate or 2.0e6
         return run_radar(args)
-    args.rate = args.rate or 2.4e6
     if args.fmt not in ("cu8", "sigmf"):
         raise UserError("--format cs16/cf32 is for --radar recordings; Mode S is cu8 or sigmf")
-    if args.duration <= 0 or min(args.aircraft, args.ground, args.faulty) < 0:
-        raise UserError("--duration must be positive, --aircraft/--ground/--faulty not negative")
-    if not 2.0e6 <= args.rate <= 3.0e6:
-        raise UserError("--rate must be between 2.0 and 3.0 MS/s")
+    if not (math.isfinite(args.duration) and args.duration > 0):
+        raise UserError(f"--duration must be a positive number of seconds, got {args.duration}")
+    if min(args.aircraft, args.ground, args.faulty) < 0:
+        raise UserError("--aircraft/--ground/--faulty must not be negative")
+    if not (math.isfinite(args.max_range_km) and 10 <= args.max_range_km <= 1000):
+        raise UserError(f"--max-range-km must be between 10 and 1000, got {args.max_range_km}")
+    from sensord.sim import Scenario, random_scenario, record
+
     if args.scenario:
         try:
             scenario = Scenario.load(args.scenario)
@@ -130,13 +179,21 @@ def run(args: argparse.Namespace) -> int:
             n_ground=args.ground,
             n_faulty=args.faulty,
         )
-    stem = Path(args.output)
-    if not stem.parent.is_dir():
-        raise UserError(f"{stem.parent}: no such directory")
-    if args.receivers:
-        return _network(args, stem)
+    if not Path(args.output).parent.is_dir():
+        raise UserError(f"{Path(args.output).parent}: no such directory")
+    if args.receivers:  # SigMF recordings: the rate is in their metadata
+        return _network(args, Path(args.output))
+    stem = output_stem(Path(args.output), args.rate, args.fmt)
     try:
-        paths, truth = record(scenario, stem, args.rate, args.duration, args.seed, args.fmt)
+        paths, truth = record(
+            scenario,
+            stem,
+            args.rate,
+            args.duration,
+            args.seed,
+            args.fmt,
+            progress=Progress(args.duration),
+        )
     except OSError as exc:
         raise UserError(f"{stem}: cannot write the recording: {exc.strerror or exc}") from None
     by_df = collections.Counter(int(d) for d in truth["df"])
@@ -152,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _network(args: argparse.Namespace, stem: Path) -> int:
     """``--receivers N``: one scenario heard by N receivers, one recording each."""
+    from sensord.sim import Scenario
     from sensord.sim.network import network_scenario, network_sites, record_network
 
     if not 1 <= args.receivers <= 32:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from sensord.config import DemodConfig
 from sensord.source.base import SAMPLE_FORMATS
-from sensord.source.iqfile import open_source, parse_rate
+from sensord.source.iqfile import open_source, rate_argument
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,9 +20,10 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate",
-        type=parse_rate,
+        type=rate_argument,
         default=None,
-        help="sample rate, e.g. 2.4e6, 2400k, 2.4M (default: from metadata or the name)",
+        help="sample rate 2.0 to 3.0 MS/s, e.g. 2.4e6, 2400k, 2.4M "
+        "(default: from metadata or the name, else 2.4e6)",
     )
     parser.add_argument(
         "--iq-order",
@@ -33,8 +35,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         "--fix-bits",
         type=int,
         choices=(0, 1, 2),
-        default=1,
-        help="bit errors corrected in DF11/17/18 (2 invents aircraft; default 1)",
+        default=None,
+        help=f"bit errors corrected in DF11/17/18 (2 invents aircraft; default "
+        f"{DemodConfig.fix_bits})",
     )
 
 

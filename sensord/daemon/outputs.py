@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sensord.config import Config
 from sensord.errors import UserError
 from sensord.fusion.publishing import DetectionStream
 from sensord.geo import Site
-from sensord.metrics import SensorMetrics
 from sensord.outputs.aircraft_json import AircraftJsonWriter
 from sensord.outputs.hass import HassDiscovery
 from sensord.outputs.tcp import BroadcastServer
@@ -22,7 +22,7 @@ from sensord.sinks.tcp import BeastSink, SbsSink
 
 
 def daemon_sinks(
-    cfg: dict,
+    cfg: Config | dict,
     site: Site,
     table: TrackTable,
     mqtt_password: str | None = None,
@@ -60,5 +60,7 @@ def daemon_sinks(
     if out["aircraft_json_dir"]:
         sinks.append(AircraftJsonSink(AircraftJsonWriter(out["aircraft_json_dir"], table)))
     if out["metrics_port"]:
+        from sensord.metrics import SensorMetrics  # prometheus_client: only when served
+
         sinks.append(MetricsSink(SensorMetrics(), site, table, out["metrics_port"], bind))
     return sinks

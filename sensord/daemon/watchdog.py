@@ -75,11 +75,11 @@ class Watchdog:
 
     def internal_stall(self, limit_s: float) -> str | None:
         """What has been stuck inside the daemon for more than ``limit_s``, or None."""
+        if time.monotonic() - self.last_pong > limit_s:  # first: it also stops every sink
+            return f"event loop unresponsive for more than {limit_s:g} s"
         stuck = self.pipeline.fanout.stalled(limit_s)
         if stuck:
             return f"output {', '.join(stuck)} stuck in one step for more than {limit_s:g} s"
-        if time.monotonic() - self.last_pong > limit_s:
-            return f"event loop unresponsive for more than {limit_s:g} s"
         return None
 
     def check(self) -> bool:

@@ -32,8 +32,11 @@ from sensord.publish.mqtt import BACKOFF_S, MqttSettings
 from sensord.publish.transport import mqtt_client
 from sensord.sinks.base import Step
 from sensord.sinks.fanout import FanOut
+from sensord.sinks.files import MetricsSink
+from sensord.sinks.mqtt import MqttSink
 from sensord.sinks.table import TrackTable
-from sensord.tracker.tracker import TrackerConfig
+from sensord.web.picture import Receiver
+from sensord.web.wiring import WebOutputs
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,9 @@ class DataClock:
 class FusionService:
     """Subscriber, fuser and publisher of one fusion worker."""
 
-    def __init__(self, cfg: dict, password: str | None) -> None:
+    def __init__(
+        self, cfg: config_mod.Config, password: str | None, web_listen: str | None = None
+    ) -> None:
         fc, tr, mq = cfg["fusion"], cfg["tracker"], cfg["mqtt"]
         if not all(isinstance(n, str) and n and "/" not in n for n in fc["nodes"]):
             raise UserError("[fusion] nodes: a list of node names")
@@ -99,13 +104,7 @@ class FusionService:
                 max_node_range_km=fc["max_node_range_km"],
                 max_target_range_km=fc["max_target_range_km"],
             ),
-            TrackerConfig(
-                imm=tr["imm"],
-                confirm_m=tr["confirm_m"],
-                confirm_n=tr["confirm_n"],
-                coast_after_s=tr["coast_after_s"],
-                drop_after_s=tr["drop_after_s"],
-            ),
+            tr,  # the configuration's [tracker]: the tracker's own TrackerConfig
         )
         self.settings = MqttSettings.from_config(mq, password)
         self.topics = subscriptions(self.settings.prefix, fc["nodes"], fc["shards"], fc["mlat"])
@@ -120,10 +119,15 @@ class FusionService:
         # the fused picture republishes no detections; range metrics are from the site
         sink_cfg = {**cfg, "mqtt": {**mq, "publish_detections": False, "publish_frames": False}}
         metrics_site = self.fuser.config.site or Site(0.0, 0.0, 0.0)
-        self.fanout = FanOut(
-            daemon_sinks(sink_cfg, metrics_site, self.table, password, self.statistics),
-            self.table,
+        sinks = daemon_sinks(sink_cfg, metrics_site, self.table, password, self.statistics)
+        publisher = next((s.publisher for s in sinks if isinstance(s, MqttSink)), None)
+        metrics = next((s.metrics for s in sinks if isinstance(s, MetricsSink)), None)
+        # the air picture ([web], --web) and the watched zones ([zones])
+        self.web = WebOutputs.from_config(
+            cfg, web_listen, metrics_site, mq["node"], publisher, metrics and metrics.registry
         )
+        self.fanout = FanOut(sinks + self.web.sinks, self.table)
+        self._receivers_shown_at = 0.0
         self.clock = DataClock()
         # without a reorder window detections go out at the next tick: a short one
         self.tick_s = TICK_S if fc["reorder_window_s"] > 0 else TICK_NO_WINDOW_S
@@ -173,6 +177,7 @@ class FusionService:
                 updates = self.fuser.step(now)
                 if updates:
                     self.fanout.submit(Step(updates=updates, utc=now))
+            self._show_receivers()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.tick_s)
 
@@ -201,6 +206,24 @@ class FusionService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
+    def _show_receivers(self) -> None:
+        """Once a second: every node on the picture, online or not, with its MLAT sync."""
+        if self.web.web is None or time.monotonic() - self._receivers_shown_at < 1.0:
+            return
+        self._receivers_shown_at = time.monotonic()
+        sync = self.mlat.status().get("receivers", {}) if self.mlat is not None else {}
+        for name, state in self.fuser.nodes.nodes.items():
+            if state.site is None or name == "mlat":
+                continue
+            shown = self.web.web.picture.receivers.get(name)
+            receiver = shown or Receiver(
+                name, state.site.lat_deg, state.site.lon_deg, state.site.alt_m
+            )
+            receiver.lat_deg, receiver.lon_deg = state.site.lat_deg, state.site.lon_deg
+            receiver.online = state.online is not False
+            receiver.sync = sync.get(name, {}).get("state")
+            self.web.web.set_receiver(receiver)
+
     def stop(self) -> None:
         self._stopping.set()
 
@@ -228,10 +251,10 @@ class FusionService:
         return 0
 
 
-def serve(config_path: str) -> int:
+def serve(config_path: str, web_listen: str | None = None) -> int:
     """Load the configuration and run the service until SIGTERM/SIGINT."""
     cfg = config_mod.load(config_path, required=frozenset())
     logging.getLogger().setLevel(getattr(logging, cfg["logging"]["level"].upper()))
     logging.getLogger("mqtt").setLevel(logging.CRITICAL)
-    service = FusionService(cfg, config_mod.mqtt_password(cfg["mqtt"]))
+    service = FusionService(cfg, config_mod.mqtt_password(cfg["mqtt"]), web_listen)
     return asyncio.run(service.run())

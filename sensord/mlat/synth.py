@@ -267,15 +267,13 @@ def batch_payload(node: str, batch: FrameBatch) -> str:
     from sensord.frames import FRAME_DTYPE
     from sensord.mlat.payload import frames_payload
 
-    frames = np.zeros(len(batch), dtype=[*FRAME_DTYPE.descr, ("toa_12mhz", "<f8")])
+    frames = np.zeros(len(batch), dtype=FRAME_DTYPE)
     frames["msg"] = batch.msg
     frames["nbits"] = np.where(batch.msg[:, 0] >> 3 >= 16, 112, 56)
     frames["df"] = batch.msg[:, 0] >> 3
     frames["icao"] = batch.icao
     frames["ts_12mhz"] = batch.ts_12mhz
     frames["signal_dbfs"] = batch.signal_dbfs
-    if batch.toa_12mhz is not None:
-        frames["toa_12mhz"] = batch.toa_12mhz
-    else:
-        frames = frames[list(FRAME_DTYPE.names or ())]
+    # no sub-tick arrival: the tick itself (what a node without the estimate would send)
+    frames["toa_12mhz"] = batch.toa_12mhz if batch.toa_12mhz is not None else batch.ts_12mhz
     return frames_payload(node, frames, batch.utc, batch.ts0_12mhz)

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from sensord.config import broker_error_hint
 from sensord.publish import transport
 from sensord.publish.policy import Message, MqttSettings, PublisherStats, PublishPolicy
 from sensord.sinks.table import StatusChange, TrackTable
@@ -98,7 +99,7 @@ class Publisher:
                     attempt = 0
                     self.stats.connects += 1
                     if not self.stats.connected:
-                        log.warning(
+                        log.info(
                             "connected to MQTT broker %s:%d", self.settings.host, self.settings.port
                         )
                     self.stats.connected = True
@@ -108,11 +109,13 @@ class Publisher:
             except transport.TransportError as exc:
                 message = str(exc) or type(exc).__name__
                 if self.stats.connected or (self.stats.connects == 0 and not self.stats.last_error):
+                    hint = broker_error_hint(message, self.settings)
                     log.warning(
-                        "MQTT broker %s:%d unavailable (%s); retrying with backoff",
+                        "MQTT broker %s:%d unavailable (%s); retrying with backoff%s",
                         self.settings.host,
                         self.settings.port,
                         message,
+                        f"; {hint}" if hint else "",
                     )
                 else:
                     log.debug("MQTT broker still unavailable: %s", message)

@@ -379,13 +379,15 @@ def record(
     receiver: Receiver | None = None,
     plan_seed: int | None = None,
     start_utc: float | None = None,
+    progress: Callable[[float], None] | None = None,
     **channel_options: float,
 ) -> tuple[list[Path], np.ndarray]:
     """Stream a recording of any length to disk; returns (paths written, truth frames).
 
     Memory holds one ``chunk_s`` of samples at a time (plus the frame plan). ``receiver``
     and ``plan_seed`` make it one receiver's recording of a network (``sim.network``);
-    ``start_utc`` goes into SigMF's ``core:datetime``.
+    ``start_utc`` goes into SigMF's ``core:datetime``. ``progress(fraction)`` is called
+    after each chunk written.
     """
     stem = Path(stem)
     plan = _Plan(
@@ -398,9 +400,12 @@ def record(
         plan_seed,
     )
     data = _data_path(stem, fmt)
+    n_samples = _n_samples(rate_hz, duration_s)
     with data.open("wb") as fh:
-        for _, chunk in plan.chunks(_n_samples(rate_hz, duration_s), int(chunk_s * rate_hz)):
+        for first, chunk in plan.chunks(n_samples, int(chunk_s * rate_hz)):
             chunk.tofile(fh)
+            if progress is not None:
+                progress(min(1.0, (first + chunk.shape[0] // 2) / n_samples))
     paths = [
         data,
         *_write_meta(data, fmt, rate_hz, seed, start_utc),

@@ -12,7 +12,9 @@ duration (a recording is written as it is made); ``utc_source`` says which.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +37,8 @@ EXTENSIONS = {
     ".fc32": "cf32",
 }
 AMBIGUOUS_EXTENSIONS = (".bin", ".iq", ".raw", ".dat")
+RATE_MIN_HZ, RATE_MAX_HZ = 2.0e6, 3.0e6  # the rates the demodulator supports
+DEFAULT_RATE_HZ = 2.4e6  # a file that names no rate
 _RATE_HINT = re.compile(r"(?<![0-9.])(\d+(?:\.\d+)?)\s*([kKmM]?)(?:s(?:ps)?)?(?![0-9a-zA-Z])")
 
 
@@ -50,8 +54,22 @@ def parse_rate(text: str) -> float:
         rate = float(t) * scale
     except ValueError:
         raise SourceError(f"cannot read sample rate {text!r} (try 2.4e6, 2400k or 2.4M)") from None
-    if rate <= 0:
-        raise SourceError(f"sample rate must be positive, got {text!r}")
+    if not math.isfinite(rate) or rate <= 0:
+        raise SourceError(f"sample rate must be a positive number, got {text!r}")
+    return rate
+
+
+def rate_argument(text: str) -> float:
+    """``--rate``: a sample rate the demodulator supports (argparse's one-line error if not)."""
+    try:
+        rate = parse_rate(text)
+    except SourceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not RATE_MIN_HZ <= rate <= RATE_MAX_HZ:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is {rate / 1e6:g} MS/s; supported: "
+            f"{RATE_MIN_HZ / 1e6:g} to {RATE_MAX_HZ / 1e6:g} MS/s"
+        )
     return rate
 
 
@@ -77,8 +95,11 @@ class IQFileSource(IQSource):
         rate_hz: float | None = None,
         iq_order: str = "iq",
         block_samples: int = DEFAULT_BLOCK_SAMPLES,
+        default_rate_hz: float = DEFAULT_RATE_HZ,
         start_utc: float | None = None,
     ) -> None:
+        """``rate_hz`` overrides the file's own rate (SigMF metadata, name); a file that
+        carries none is read at ``default_rate_hz``."""
         if iq_order not in ("iq", "qi"):
             raise SourceError(f"iq_order must be 'iq' or 'qi', got {iq_order!r}")
         if block_samples <= 0:
@@ -88,8 +109,15 @@ class IQFileSource(IQSource):
             raise SourceError(f"{self.path}: is a directory, not an IQ file")
         self.iq_order = iq_order
         self.block_samples = int(block_samples)
+        self.default_rate_hz = default_rate_hz
+        self.rate_assumed = False  # the file names no rate: default_rate_hz is a guess
         self._meta_start_utc: float | None = None
         self.data_path, self.fmt, self.rate_hz = self._resolve(fmt, rate_hz)
+        if not RATE_MIN_HZ <= self.rate_hz <= RATE_MAX_HZ:
+            raise SourceError(
+                f"{self.path}: sample rate {self.rate_hz / 1e6:g} MS/s is not supported "
+                f"({RATE_MIN_HZ / 1e6:g} to {RATE_MAX_HZ / 1e6:g} MS/s)"
+            )
         self._closed = False
         self.dtype = SAMPLE_FORMATS[self.fmt]
         size = self._size(self.data_path)
@@ -98,6 +126,13 @@ class IQFileSource(IQSource):
         trailing = size - self.n_samples * frame_bytes
         if self.n_samples == 0:
             raise SourceError(f"{self.data_path}: no complete IQ sample in {size} bytes")
+        if self.rate_assumed:
+            log.info(
+                "%s: no rate given or in the name; assuming %g MS/s (--rate, or _2000k in the "
+                "name, if not)",
+                self.path,
+                self.rate_hz / 1e6,
+            )
         if trailing:
             log.warning(
                 "%s: %d trailing bytes ignored (not a whole %s sample)",
@@ -117,7 +152,7 @@ class IQFileSource(IQSource):
         if meta is not None:
             return meta, "sigmf"
         mtime = self.data_path.stat().st_mtime
-        log.info("%s: start time from its mtime minus its duration", self.data_path)
+        log.debug("%s: start time from its mtime minus its duration", self.data_path)
         return mtime - self.n_samples / self.rate_hz, "mtime"
 
     def _resolve(self, fmt: str | None, rate_hz: float | None) -> tuple[Path, str, float]:
@@ -151,8 +186,8 @@ class IQFileSource(IQSource):
         if rate_hz is None:
             rate_hz = rate_from_name(path.name)
             if rate_hz is None:
-                rate_hz = 2.4e6
-                log.info("%s: no rate given or in the name; assuming 2.4 MS/s", path)
+                rate_hz = self.default_rate_hz
+                self.rate_assumed = True
         return path, fmt, float(rate_hz)
 
     @staticmethod
@@ -220,5 +255,5 @@ def open_source(spec: str, **options) -> IQSource:
             raise SourceError("RTL-SDR source is not available in this version") from None
         return RtlSdrSource(spec, **options)
     path = spec.removeprefix("file:")
-    allowed = {"fmt", "rate_hz", "iq_order", "block_samples", "start_utc"}
+    allowed = {"fmt", "rate_hz", "iq_order", "block_samples", "default_rate_hz", "start_utc"}
     return IQFileSource(path, **{k: v for k, v in options.items() if k in allowed})

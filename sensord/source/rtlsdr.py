@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class RtlSdrSource(LiveClockMixin):
         self._backoff = Backoff(max_s=backoff_max_s)
         self._queue: queue.Queue[IQBlock | None] = queue.Queue(maxsize=queue_blocks)
         self._closed = threading.Event()
-        self._sdr = None
+        self._sdr: Any = None  # pyrtlsdr.RtlSdr while open (pyrtlsdr has no types)
         self._lost_at: float | None = None  # monotonic time of the last loss, while unmended
         self._reopened_at = 0.0  # monotonic time of the last read started
         self.applied_gain_db: float | None = None

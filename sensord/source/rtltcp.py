@@ -195,7 +195,7 @@ class RtlTcpSource(LiveClockMixin):
     def _stream(self, sock: socket.socket, block_bytes: int) -> Iterator[IQBlock]:
         """Blocks from one connection until it ends or the source is closed."""
         buf = np.empty(block_bytes, dtype=np.uint8)
-        view = memoryview(buf)
+        view = memoryview(buf.data)
         filled = 0
         while not self._closed.is_set():
             try:
