@@ -31,6 +31,7 @@ COMMANDS = {
     "demo": ("demo", "replay the bundled simulated recording (no hardware)"),
     "plot": ("plot", "track map and coverage plot (PNG) from track JSON lines"),
     "fuse": ("fuse", "fuse several nodes' detections into one air picture"),
+    "radar": ("radar", "passive radar detections from a two-channel recording or pair"),
 }
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"  # journald stamps the time itself

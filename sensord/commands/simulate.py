@@ -48,11 +48,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--site", type=_site, default=Site(52.0, 4.5, 10.0),
                    help="receiver LAT,LON[,ALT_M] (default 52.0,4.5,10)")  # fmt: skip
     p.add_argument("--max-range-km", type=float, default=350.0, help="default 350")
-    p.add_argument("--format", dest="fmt", choices=("cu8", "sigmf"), default="cu8")
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("cu8", "sigmf", "cs16", "cf32"),
+        default="cu8",
+        help="cu8 or sigmf; with --radar also cs16, cf32 (two-channel layouts)",
+    )
     p.add_argument("--scenario", type=Path, help="scenario JSON (as written beside a recording)")
     p.add_argument("--receivers", type=int, default=0, metavar="N",
                    help="a network of N receivers 30-60 km apart about --site: one SigMF "
                         "recording each (STEM_rxK), STEM.network.json")  # fmt: skip
+    radar = p.add_argument_group("passive radar mode (docs/radar.md)")
+    radar.add_argument(
+        "--radar",
+        action="store_true",
+        help="write a two-channel FM passive radar recording instead "
+        "(STEM.2ch.FMT or SigMF, STEM.radar.json, STEM.radar-truth.npz)",
+    )
+    radar.add_argument("--tx", default="52.2,4.6,100",
+                       help="illuminator LAT,LON,ALT_M (default 52.2,4.6,100)")  # fmt: skip
+    radar.add_argument("--fc", type=float, default=98.0e6, help="carrier, Hz (default 98e6)")
+    radar.add_argument("--dark", type=int, default=3, help="aircraft with the transponder off")
+    radar.add_argument("--drones", type=int, default=3, help="small slow drones")
+    radar.add_argument("--erp-w", type=float, default=1000.0, help="illuminator ERP, W")
+    radar.add_argument(
+        "--skew", type=int, default=3, help="surveillance channel late by N samples (default 3)"
+    )
     p.set_defaults(func=run)
 
 
@@ -91,7 +113,50 @@ class Progress:
         )
 
 
+RADAR_RATE_HZ = 2.0e6
+
+
+def run_radar(args: argparse.Namespace) -> int:
+    """The radar mode: the scenario's aircraft (default: within 35 km) around the receiver
+    site, plus dark aircraft and drones, lit by an FM station at --tx."""
+    from sensord.radar.geometry import parse_site
+    from sensord.sim import Scenario
+    from sensord.sim.radar import RadarLink, radar_scene, record_radar
+
+    if args.duration <= 0 or min(args.aircraft, args.dark, args.drones) < 0 or args.erp_w <= 0:
+        raise UserError("--duration and --erp-w must be positive, target counts not negative")
+    # the radar's default is 2.0 MS/s (blah2's), the Mode S default 2.4 MS/s
+    args.rate = RADAR_RATE_HZ if args.rate == DEFAULT_RATE_HZ else args.rate
+    scenario = Scenario.load(args.scenario) if args.scenario else None
+    scene = radar_scene(
+        args.site, parse_site(args.tx, "--tx"), args.fc, args.aircraft, args.dark, args.drones,
+        seed=args.seed, max_range_m=min(args.max_range_km, 35.0) * 1e3, scenario=scenario,
+        link=RadarLink(erp_w=args.erp_w, skew_samples=args.skew), rate_hz=args.rate,
+    )  # fmt: skip
+    stem = Path(args.output)
+    if not stem.parent.is_dir():
+        raise UserError(f"{stem.parent}: no such directory")
+    sigmf = args.fmt == "sigmf"
+    try:
+        paths = record_radar(scene, stem, args.duration, args.seed, "cu8" if sigmf else args.fmt,
+                             sigmf=sigmf)  # fmt: skip
+    except OSError as exc:
+        raise UserError(f"{stem}: cannot write the recording: {exc.strerror or exc}") from None
+    kinds = collections.Counter(t.kind for t in scene.targets)
+    print(
+        f"radar: {dict(kinds)} targets, baseline {scene.bistatic.baseline_m / 1e3:.1f} km, "
+        f"{args.duration:g} s at {args.rate / 1e6:g} MS/s; wrote "
+        + ", ".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in paths),
+        file=sys.stderr,
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.radar:
+        return run_radar(args)
+    if args.fmt not in ("cu8", "sigmf"):
+        raise UserError("--format cs16/cf32 is for --radar recordings; Mode S is cu8 or sigmf")
     if not (math.isfinite(args.duration) and args.duration > 0):
         raise UserError(f"--duration must be a positive number of seconds, got {args.duration}")
     if min(args.aircraft, args.ground, args.faulty) < 0:
