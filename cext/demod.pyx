@@ -36,8 +36,11 @@ cdef extern from *:
     #include <stddef.h>
     /* The stage-0 prefilter of DemodCore._pulse_flags: restrict-qualified so the compiler
        vectorises it (the flag bytes could otherwise alias the magnitudes), and built for
-       AVX2 too (chosen at load time where the CPU has it). */
+       AVX2 too on x86-64 (chosen at load time where the CPU has it; other processors,
+       such as a Raspberry Pi's, build the plain version). */
+    #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __attribute__((target_clones("avx2", "default")))
+    #endif
     static void pulse_flags_c(const uint16_t* __restrict m, int n, const int* pulse,
                               const int* quiet, int t1, int t2, int use_quiet,
                               uint8_t* __restrict flag) {
