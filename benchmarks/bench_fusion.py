@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from fusion_load import CENTER, Load
+from procinfo import free_port, rss_mb
 
 from sensord.fusion.fuser import Fuser, FusionConfig
 
@@ -54,19 +54,6 @@ def throughput(load: Load, seconds: float) -> tuple[float, int, dict]:
     fuser.flush()
     cpu = time.process_time() - cpu0
     return n / cpu, n, fuser.statistics()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def latency(

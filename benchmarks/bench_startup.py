@@ -21,7 +21,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,9 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procinfo import free_port, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 MODES1 = REPO / "tests" / "data" / "antirez_dump1090_modes1_2000k.cu8"
@@ -109,19 +111,6 @@ def import_summary() -> None:
         heavy = [p for p in ("scipy", "filterpy", "aiomqtt", "rich", "pyModeS", "amqtt")
                  if p in by_package]  # fmt: skip
         print(f"  heavy packages imported: {', '.join(heavy) or 'none'}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_rss(seconds: float, tmp: Path) -> None:
