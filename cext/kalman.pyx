@@ -142,6 +142,36 @@ def distances(
             d2[k] = acc
 
 
+cdef void joseph(
+    double[:, ::1] p, double (*i_kh)[N], double (*gain)[N], const double[:, ::1] r, int m
+) noexcept nogil:
+    """P = (I - K H) P (I - K H)' + K R K' in place (the Joseph form filterpy uses)."""
+    cdef int i, j, l
+    cdef double acc
+    cdef double tmp[N][N]
+    cdef double kr[N][N]
+    for i in range(N):  # (I - K H) P
+        for j in range(N):
+            acc = 0.0
+            for l in range(N):
+                acc += i_kh[i][l] * p[l, j]
+            tmp[i][j] = acc
+    for i in range(N):  # K R
+        for j in range(m):
+            acc = 0.0
+            for l in range(m):
+                acc += gain[i][l] * r[l, j]
+            kr[i][j] = acc
+    for i in range(N):  # (I - K H) P (I - K H)' + K R K'
+        for j in range(N):
+            acc = 0.0
+            for l in range(N):
+                acc += tmp[i][l] * i_kh[j][l]
+            for l in range(m):
+                acc += kr[i][l] * gain[j][l]
+            p[i, j] = acc
+
+
 def update(
     double[:, ::1] x,
     double[:, :, ::1] p,
@@ -157,8 +187,6 @@ def update(
     cdef double s_inv[N * N]
     cdef double gain[N][N]  # K, 6 x m
     cdef double i_kh[N][N]
-    cdef double tmp[N][N]
-    cdef double kr[N][N]
     cdef double acc
     with nogil:
         for k in range(rows.shape[0]):
@@ -181,26 +209,7 @@ def update(
                     i_kh[i][j] = 1.0 if i == j else 0.0
                 for j in range(m):
                     i_kh[i][idx[j]] -= gain[i][j]
-            for i in range(N):  # (I - K H) P
-                for j in range(N):
-                    acc = 0.0
-                    for l in range(N):
-                        acc += i_kh[i][l] * p[row, l, j]
-                    tmp[i][j] = acc
-            for i in range(N):  # K R
-                for j in range(m):
-                    acc = 0.0
-                    for l in range(m):
-                        acc += gain[i][l] * r[k, l, j]
-                    kr[i][j] = acc
-            for i in range(N):  # (I - K H) P (I - K H)' + K R K'
-                for j in range(N):
-                    acc = 0.0
-                    for l in range(N):
-                        acc += tmp[i][l] * i_kh[j][l]
-                    for l in range(m):
-                        acc += kr[i][l] * gain[j][l]
-                    p[row, i, j] = acc
+            joseph(p[row], i_kh, gain, r[k], m)
 
 
 cdef bint innovation_jacobian(
@@ -271,8 +280,6 @@ def update_jacobian(
     cdef double s_inv[N * N]
     cdef double gain[N][N]  # K, 6 x m
     cdef double i_kh[N][N]
-    cdef double tmp[N][N]
-    cdef double kr[N][N]
     cdef double acc
     with nogil:
         for k in range(rows.shape[0]):
@@ -296,23 +303,4 @@ def update_jacobian(
                     for l in range(m):
                         acc -= gain[i][l] * h[k, l, j]
                     i_kh[i][j] = acc
-            for i in range(N):  # (I - K H) P
-                for j in range(N):
-                    acc = 0.0
-                    for l in range(N):
-                        acc += i_kh[i][l] * p[row, l, j]
-                    tmp[i][j] = acc
-            for i in range(N):  # K R
-                for j in range(m):
-                    acc = 0.0
-                    for l in range(m):
-                        acc += gain[i][l] * r[k, l, j]
-                    kr[i][j] = acc
-            for i in range(N):  # (I - K H) P (I - K H)' + K R K'
-                for j in range(N):
-                    acc = 0.0
-                    for l in range(N):
-                        acc += tmp[i][l] * i_kh[j][l]
-                    for l in range(m):
-                        acc += kr[i][l] * gain[j][l]
-                    p[row, i, j] = acc
+            joseph(p[row], i_kh, gain, r[k], m)
