@@ -214,6 +214,25 @@ def test_update_reports_uncertainty_and_units():
     assert u["gs_kt"] == pytest.approx(np.hypot(150, 100) / 0.514444, rel=0.02)
 
 
+def test_update_reports_the_95_ellipse_along_the_measurement_error():
+    """Positions 10x less certain along a bearing of 30 deg: the track's 95% ellipse lies
+    along it, its major semi-axis is the 95% radius, and the minor is much smaller."""
+    bearing = math.radians(30.0)
+    axis = np.array([math.sin(bearing), math.cos(bearing)])  # east, north
+    across = np.array([axis[1], -axis[0]])
+    cov_h = 200.0**2 * np.outer(axis, axis) + 20.0**2 * np.outer(across, across)
+    dets = []
+    for k in range(8):
+        d = pos(0.5 * k)
+        d.R[:2, :2] = cov_h
+        dets.append(d)
+    u = Tracker(SITE).process(dets)[-1]
+    assert u.err95_major_m == u.h_err95_m
+    assert u.err95_major_m > 4 * u.err95_minor_m > 0
+    assert u.err95_orient_deg == pytest.approx(30.0, abs=2.0)
+    assert not u.non_cooperative and u.bistatic is None
+
+
 def test_batched_tracks_match_plain_filterpy_filters_each():
     """Three aircraft in the same batches, positions, velocities and altitudes at their own
     times: each track is filterpy's filter fed its own detections one by one (the

@@ -45,7 +45,11 @@ class UpdateWriter:
             np.radians(lat)
         )
         a, b, c = p[:, 0, 0], p[:, 0, 1], p[:, 1, 1]
-        lambda_max = (a + c) / 2 + np.sqrt(((a - c) / 2) ** 2 + b * b)
+        half_spread = np.sqrt(((a - c) / 2) ** 2 + b * b)
+        lambda_max = (a + c) / 2 + half_spread
+        lambda_min = np.maximum((a + c) / 2 - half_spread, 0.0)
+        # the major axis is at atan2(2b, a - c) / 2 from east, counter-clockwise
+        orient_deg = (90.0 - np.degrees(0.5 * np.arctan2(2.0 * b, a - c)) + convergence_deg) % 180.0
         columns = zip(
             tracks,
             [t for _, t, _ in touches],
@@ -57,6 +61,8 @@ class UpdateWriter:
             (np.hypot(x[:, 3], x[:, 4]) / KT_MPS).tolist(),
             ((np.degrees(np.arctan2(x[:, 3], x[:, 4])) + convergence_deg) % 360.0).tolist(),
             (x[:, 5] / FPM_MPS).tolist(),
+            np.sqrt(CHI2_2D_95 * lambda_min).tolist(),
+            orient_deg.tolist(),
             strict=True,
         )
         return [
@@ -85,6 +91,10 @@ class UpdateWriter:
                 sensors=tuple(sorted(track.sensors)),
                 sensor_last_s=dict(track.sensors),
                 source=track.position_source,
+                err95_major_m=h_err95_m,
+                err95_minor_m=minor_m,
+                err95_orient_deg=orient,
+                non_cooperative=track.icao is None and track.position_source == "radar",
             )
             for (
                 track,
@@ -97,5 +107,7 @@ class UpdateWriter:
                 gs_kt,
                 track_deg,
                 vrate_fpm,
+                minor_m,
+                orient,
             ) in columns
         ]
