@@ -4,8 +4,9 @@
 ``sensord.fusion.wire``), checks each node and payload (``nodes``), carries every
 measurement into the fusion frame (``transform``), recognises copies of one reply
 (``dedup``), holds detections for ``reorder_window_s`` so they reach the tracker in UTC
-order, and runs one ``Tracker`` whose clock is UTC. A detection older than what has
-already been released is late: dropped and counted under its node. ``step(now_utc)``
+order, and runs one ``Tracker`` whose clock is UTC. Radar nodes' CPIs (``ingest_radar``)
+take the same window and go through the same tracker (``radar``). A detection older
+than what has already been released is late: dropped and counted under its node. ``step(now_utc)``
 releases what the window lets go and advances the tracker (coasting, drops); the caller
 owns the clock: the newest UTC seen plus the wall time since, live; the recordings'
 progress, in a replay.
@@ -24,8 +25,17 @@ from dataclasses import dataclass, replace
 from sensord.detections import Detection
 from sensord.fusion.dedup import Deduplicator, Reply
 from sensord.fusion.nodes import NodeRegistry, NodeState
+from sensord.fusion.radar import RadarCpi, RadarFusion
+from sensord.fusion.radar_wire import parse_radar_cpi, parse_radar_info
 from sensord.fusion.transform import FrameMapper
-from sensord.fusion.wire import PayloadError, copy_key, parse_batch, parse_detection, parse_info
+from sensord.fusion.wire import (
+    PayloadError,
+    copy_key,
+    json_object,
+    parse_batch,
+    parse_detection,
+    parse_info,
+)
 from sensord.geo import Site
 from sensord.tracker.tracker import Tracker, TrackerConfig
 from sensord.tracker.update import TrackUpdate
@@ -59,7 +69,8 @@ class Fuser:
         self.tracker: Tracker | None = None
         self.mapper: FrameMapper | None = None
         self.on_reply: Callable[[Reply, bool], None] | None = None  # MLAT's tap
-        self._heap: list[tuple[float, int, Detection]] = []
+        self.radar: RadarFusion | None = None
+        self._heap: list[tuple[float, int, Detection | RadarCpi]] = []
         self._seq = itertools.count()
         self._released_utc = -math.inf
         self.newest_utc = -math.inf
@@ -79,6 +90,7 @@ class Fuser:
     def _start(self, site: Site) -> None:
         self.tracker = Tracker(site, self.tracker_config)
         self.mapper = FrameMapper(site)
+        self.radar = RadarFusion(site)
         log.info("fusion frame: ENU about %.5f,%.5f,%.0f m", site.lat_deg, site.lon_deg, site.alt_m)
 
     # ---- input ---------------------------------------------------------------------
@@ -86,7 +98,9 @@ class Fuser:
         """A node's retained ``info`` (``node`` is the topic's node name)."""
         state = self.nodes.get(node)
         try:
-            info = parse_info(payload)
+            doc = json_object(payload)
+            info = parse_info(doc)
+            bistatic = parse_radar_info(doc)
         except PayloadError as exc:
             state.fault("bad_info", f"unusable info: {exc}")
             return
@@ -95,7 +109,9 @@ class Fuser:
             return
         if self.tracker is None:
             self._start(Site(info.lat_deg, info.lon_deg, info.alt_m))
-        self.nodes.apply_info(info, self.site)
+        if self.nodes.apply_info(info, self.site) and bistatic is not None:
+            assert self.radar is not None
+            self.radar.node_info(node, bistatic)
 
     def node_status(self, node: str, payload: bytes | str | dict) -> None:
         """A node's ``status`` (its last will says offline): online state only."""
@@ -134,6 +150,42 @@ class Fuser:
                 taken += 1
         counters.used += taken
         return taken
+
+    def ingest_radar(self, node: str, payload: bytes | str | dict) -> int:
+        """A radar node's CPI message; returns how many detections were taken."""
+        state = self.nodes.get(node)
+        radar = self.radar.nodes.get(node) if self.radar is not None else None
+        if radar is None:
+            state.counters.batches += 1
+            state.fault("waiting_info", "radar detections before its info (with a radar object)")
+            return 0
+        try:
+            msg = parse_radar_cpi(payload, radar.bistatic.wavelength_m)
+        except PayloadError as exc:
+            state.counters.batches += 1
+            state.fault("invalid", f"unusable radar payload: {exc}")
+            return 0
+        counters = state.counters
+        counters.batches += 1
+        counters.detections_in += len(msg.detections)
+        if msg.node != node:
+            state.fault("invalid", f"radar CPI names node {msg.node!r}", len(msg.detections))
+            return 0
+        ahead_limit = self.newest_utc + self.config.max_ahead_s
+        if not UTC_MIN <= msg.utc <= UTC_MAX or msg.utc > ahead_limit > -math.inf:
+            state.fault("invalid", "a UTC far ahead of every other node's (or before 2000)")
+            return 0
+        if msg.utc < self._released_utc and self.config.reorder_window_s > 0:
+            state.fault("late", "a radar CPI older than the reorder window", len(msg.detections))
+            return 0
+        assert self.radar is not None
+        if state.online is False:
+            state.online = True
+        state.last_utc = msg.utc if state.last_utc is None else max(state.last_utc, msg.utc)
+        self.newest_utc = max(self.newest_utc, msg.utc)
+        heapq.heappush(self._heap, (msg.utc, next(self._seq), self.radar.cpi(msg)))
+        counters.used += len(msg.detections)
+        return max(len(msg.detections), 1)
 
     def _take(self, state: NodeState, item: object) -> Detection | None:
         """One detection object of ``state``'s node, or None (counted: late, duplicate,
@@ -187,11 +239,21 @@ class Fuser:
         return self._release(newest)
 
     def _release(self, horizon_utc: float) -> list[TrackUpdate]:
-        if self.tracker is None:
+        tracker = self.tracker
+        if tracker is None:
             return []
+        updates: list[TrackUpdate] = []
         batch: list[Detection] = []
         while self._heap and self._heap[0][0] <= horizon_utc:
-            batch.append(heapq.heappop(self._heap)[2])
+            item = heapq.heappop(self._heap)[2]
+            if isinstance(item, Detection):
+                batch.append(item)
+                continue
+            if batch:  # what came before the CPI goes first
+                updates += tracker.process(batch)
+                batch = []
+            assert self.radar is not None
+            updates += self.radar.process(tracker, item)
         self._released_utc = max(self._released_utc, horizon_utc)
         # copies older than the release horizon are refused as late: forget their replies
         # (without a reorder window every copy is accepted: keep a window's worth)
@@ -199,9 +261,10 @@ class Fuser:
         if self.config.reorder_window_s == 0:
             accepted_from = self.newest_utc - 1.0
         self.dedup.expire(accepted_from)
-        updates = self.tracker.process(batch) if batch else []
+        if batch:
+            updates += tracker.process(batch)
         if horizon_utc > -math.inf:
-            updates += self.tracker.clock(horizon_utc)
+            updates += tracker.clock(horizon_utc)
         for u in updates:
             u.utc = u.t_s
         return updates
@@ -227,6 +290,7 @@ class Fuser:
             "tracks_by_state": by_state,
             "held": len(self._heap),
             "dedup": {"duplicates": self.dedup.duplicates, "replies_held": len(self.dedup)},
+            **({"radar": self.radar.status()} if self.radar and self.radar.nodes else {}),
             "tracker": {
                 "detections": tracker.stats.detections if tracker else 0,
                 "late_dropped": tracker.stats.late_dropped if tracker else 0,

@@ -1,13 +1,14 @@
 """``sensord fuse -c fuse.toml``: the fusion node as an MQTT service.
 
-Subscribes to every node's ``info``, ``status`` and detections under ``[mqtt] prefix``
+Subscribes under ``[mqtt] prefix`` to every node's ``info``, ``status`` and detections
 (``+`` for every node, or the ``[fusion] nodes`` list; ``detections/<k>`` for the
-``[fusion] shards`` this worker takes), feeds them to a ``Fuser`` and hands the fused
-track updates to the same sinks a receiver has, through one fan-out: MQTT (tracks, events
-and status under ``<prefix>/<[mqtt] node>/``) and whatever ``[outputs]`` asks for
-(aircraft.json, SBS, Beast, metrics, Home Assistant). Its clock is the data's: the
-newest UTC seen plus the wall time since, so a replay of old recordings fuses as well as
-live nodes. aiomqtt does not reconnect by
+``[fusion] shards`` this worker takes) and to radar nodes' ``radar/detections`` and
+``radar/map`` (the picture for the web page; radar CPIs go to shard 0's worker). It feeds
+them to a ``Fuser`` and hands the fused track updates to the same sinks a receiver has,
+through one fan-out: MQTT (tracks, events and status under ``<prefix>/<[mqtt] node>/``)
+and whatever ``[outputs]`` asks for (aircraft.json, SBS, Beast, metrics, Home
+Assistant). Its clock is the data's: the newest UTC seen plus the wall time since, so a
+replay of old recordings fuses as well as live nodes. aiomqtt does not reconnect by
 itself: the subscription is re-made with backoff, logged once per outage.
 """
 
@@ -40,6 +41,10 @@ from sensord.web.wiring import WebOutputs
 
 log = logging.getLogger(__name__)
 
+RADAR_DETECTIONS = "radar/detections"
+RADAR_MAP = "radar/map"
+MAX_MAP_BYTES = 2_000_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TICK_S = 0.05  # releases and coasting with a reorder window
 TICK_NO_WINDOW_S = 0.02
 FLUSH_DEADLINE_S = 5.0
@@ -63,7 +68,8 @@ def subscriptions(
     """The topic filters of a fusion worker (with ``mlat``, the nodes' frames too)."""
     who = nodes or ["+"]
     detections = [f"detections/{k}" for k in shards] if shards else ["detections"]
-    kinds = ("info", "status", *detections, *(("frames",) if mlat else ()))
+    radar = () if shards and 0 not in shards else (RADAR_DETECTIONS, RADAR_MAP)
+    kinds = ("info", "status", *detections, *radar, *(("frames",) if mlat else ()))
     return [f"{prefix}/{n}/{kind}" for n in who for kind in kinds]
 
 
@@ -168,6 +174,19 @@ class FusionService:
                 self.fuser.node_status(node, payload)
         elif kind == "detections" and self.fuser.ingest(node, payload):
             self.clock.seen(self.fuser.newest_utc)
+        elif kind == "radar" and len(parts) == prefix_len + 3:
+            self._radar_message(node, parts[-1], payload)
+
+    def _radar_message(self, node: str, what: str, payload: bytes) -> None:
+        """A radar node's CPI, or its range-Doppler picture for the web page."""
+        if what == "detections":
+            if self.fuser.ingest_radar(node, payload):
+                self.clock.seen(self.fuser.newest_utc)
+        elif what == "map" and self.web.web is not None and payload:
+            if len(payload) > MAX_MAP_BYTES or not payload.startswith(PNG_SIGNATURE):
+                self.fuser.nodes.get(node).fault("invalid", "radar map is not a PNG (or too big)")
+                return
+            self.web.web.set_range_doppler(node, payload)
 
     async def tick(self) -> None:
         """Release what the reorder window lets go; coast and drop tracks."""
@@ -216,8 +235,13 @@ class FusionService:
             if state.site is None or name == "mlat":
                 continue
             shown = self.web.web.picture.receivers.get(name)
+            radar = self.fuser.radar.nodes.get(name) if self.fuser.radar else None
             receiver = shown or Receiver(
-                name, state.site.lat_deg, state.site.lon_deg, state.site.alt_m
+                name,
+                state.site.lat_deg,
+                state.site.lon_deg,
+                state.site.alt_m,
+                kind="radar" if radar is not None else "adsb",
             )
             receiver.lat_deg, receiver.lon_deg = state.site.lat_deg, state.site.lon_deg
             receiver.online = state.online is not False

@@ -131,7 +131,7 @@ def batch_json(node: str, utc: float | None, detections: list[Detection]) -> str
     )
 
 
-def _obj(payload: bytes | str | dict) -> dict:
+def json_object(payload: bytes | str | dict) -> dict:
     if isinstance(payload, dict):
         return payload
     try:
@@ -143,7 +143,7 @@ def _obj(payload: bytes | str | dict) -> dict:
     return doc
 
 
-def _finite(doc: dict, key: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+def finite_number(doc: dict, key: str, lo: float = -math.inf, hi: float = math.inf) -> float:
     value = doc.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PayloadError(f"{key} missing or not a number")
@@ -155,7 +155,7 @@ def _finite(doc: dict, key: str, lo: float = -math.inf, hi: float = math.inf) ->
 
 def parse_info(payload: bytes | str | dict) -> NodeInfo:
     """A node's ``info``; PayloadError for a bad schema, position or clock."""
-    doc = _obj(payload)
+    doc = json_object(payload)
     if doc.get("schema") != INFO_SCHEMA:
         raise PayloadError(f"unknown info schema {doc.get('schema')!r}")
     node = doc.get("node")
@@ -165,12 +165,12 @@ def parse_info(payload: bytes | str | dict) -> NodeInfo:
     clock: dict = clock_doc if isinstance(clock_doc, dict) else {}
     return NodeInfo(
         node=node,
-        lat_deg=_finite(doc, "lat_deg", -90.0, 90.0),
-        lon_deg=_finite(doc, "lon_deg", -180.0, 180.0),
-        alt_m=_finite(doc, "alt_m", -500.0, 9000.0),
+        lat_deg=finite_number(doc, "lat_deg", -90.0, 90.0),
+        lon_deg=finite_number(doc, "lon_deg", -180.0, 180.0),
+        alt_m=finite_number(doc, "alt_m", -500.0, 9000.0),
         clock_type=str(clock.get("type", "")),
-        rate_hz=_finite(clock, "rate_hz", 1e3, 1e9) if "rate_hz" in clock else 2.4e6,
-        counter_hz=_finite(clock, "counter_hz", 1e3, 1e10) if "counter_hz" in clock else 12e6,
+        rate_hz=finite_number(clock, "rate_hz", 1e3, 1e9) if "rate_hz" in clock else 2.4e6,
+        counter_hz=finite_number(clock, "counter_hz", 1e3, 1e10) if "counter_hz" in clock else 12e6,
         utc_source=str(doc.get("utc_source", "")),
         version=str(doc.get("version", "")),
     )
@@ -178,7 +178,7 @@ def parse_info(payload: bytes | str | dict) -> NodeInfo:
 
 def parse_batch(payload: bytes | str | dict) -> DetectionBatch:
     """A v2 ``detections`` payload; the detections' ``sensor_id`` is the batch's node."""
-    doc = _obj(payload)
+    doc = json_object(payload)
     if doc.get("schema") != DETECTIONS_SCHEMA:
         raise PayloadError(f"unknown detections schema {doc.get('schema')!r}")
     node = doc.get("node")
@@ -187,7 +187,7 @@ def parse_batch(payload: bytes | str | dict) -> DetectionBatch:
     items = doc.get("detections")
     if not isinstance(items, list) or len(items) > MAX_DETECTIONS_PER_BATCH:
         raise PayloadError("detections is not a list (or is absurdly long)")
-    utc = _finite(doc, "utc", 0.0) if doc.get("utc") is not None else math.nan
+    utc = finite_number(doc, "utc", 0.0) if doc.get("utc") is not None else math.nan
     return DetectionBatch(node, utc, items)
 
 
@@ -211,7 +211,7 @@ def copy_key(item: object) -> CopyKey:
             raise PayloadError("frame is not 56 or 112 bits")
     signal = item.get("signal_dbfs")
     signal = float(signal) if isinstance(signal, (int, float)) and math.isfinite(signal) else None
-    return CopyKey(frame, _finite(item, "utc", 0.0), signal, bool(item.get("observes")))
+    return CopyKey(frame, finite_number(item, "utc", 0.0), signal, bool(item.get("observes")))
 
 
 MAX_ABS_VALUE = 1e8  # m, m/s, m^2: beyond any real measurement or variance
@@ -268,12 +268,12 @@ def parse_detection(item: object, node: str) -> Detection:
     kw = {k: item[k] for k in _IDENTITY if item.get(k) is not None}
     for key in ("alt_baro_ft", "alt_geom_ft"):
         if key in kw:
-            kw[key] = _finite(kw, key, -2000.0, 200_000.0)
+            kw[key] = finite_number(kw, key, -2000.0, 200_000.0)
     for key in ("callsign", "squawk", "category"):
         if key in kw and not isinstance(kw[key], str):
             raise PayloadError(f"{key} is not a string")
     return Detection(
-        t_s=_finite(item, "t_s"),
+        t_s=finite_number(item, "t_s"),
         sensor_id=node,
         observes=tuple(observes),
         z=np.array(z),

@@ -123,10 +123,14 @@ class BiasReport:
 
     def add(self, pairs: list[Pair]) -> None:
         for p in pairs:
-            r = np.array([p.range_residual_m, p.doppler_residual_hz])
-            self.n += 1
-            self._sum += r
-            self._sum2 += r * r
+            self.add_residual(p.range_residual_m, p.doppler_residual_hz)
+
+    def add_residual(self, range_m: float, doppler_hz: float) -> None:
+        """One detection's measured minus predicted range (m) and Doppler (Hz)."""
+        r = np.array([range_m, doppler_hz])
+        self.n += 1
+        self._sum += r
+        self._sum2 += r * r
 
     def to_dict(self) -> dict:
         if not self.n:

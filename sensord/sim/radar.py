@@ -274,10 +274,12 @@ class _Renderer:
         return out
 
     def _positions(self, t_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        site = self.scene.bistatic.rx
-        rot = site.rot_ecef_to_enu
+        """ECEF position and velocity of every target (its trajectory is about its own
+        site: a scene shared by several receivers keeps one sky)."""
         out = []
         for tg in self.scene.targets:
+            site = tg.aircraft.site or self.scene.bistatic.rx
+            rot = site.rot_ecef_to_enu
             st = tg.aircraft.state_at(t_s)
             out.append((site.ecef_m + st.enu_m @ rot, st.vel_enu_mps @ rot))
         return out

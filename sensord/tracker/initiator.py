@@ -22,7 +22,7 @@ from sensord.detections import STATE, VELOCITY, Detection
 from sensord.tracker.bank import FilterBank
 from sensord.tracker.gate import position_index
 from sensord.tracker.measurement import ALT, MeasurementModel
-from sensord.tracker.track import Track, initial_state
+from sensord.tracker.track import Track, initial_state, position_kind
 
 if TYPE_CHECKING:
     from sensord.tracker.tracker import TrackerConfig, TrackerStats
@@ -64,7 +64,7 @@ class Initiator:
             idx = vel.state_indices()
             x[idx] = vel.z
             p[np.ix_(idx, idx)] = vel.R
-        track_id = f"{d.icao:06X}" if d.icao is not None else f"T{next(self._anon_ids):06d}"
+        track_id = self._track_id(d)
         track = Track(
             track_id,
             d.t_s,
@@ -83,6 +83,13 @@ class Initiator:
         track.heard(d.sensor_id, d.t_s)
         self.stats.tracks_created += 1
         return track
+
+    def _track_id(self, d: Detection) -> str:
+        """The ICAO address; an anonymous track ``T<n>``, a radar-only one ``R<n>``."""
+        if d.icao is not None:
+            return f"{d.icao:06X}"
+        letter = "R" if position_kind(d.source) == "radar" else "T"
+        return f"{letter}{next(self._anon_ids):06d}"
 
     def challenge(self, track: Track, d: Detection, model: MeasurementModel) -> bool:
         """d was gated out of track; True if it and the previous challenger restarted it."""

@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 import numpy as np
 
@@ -90,6 +91,14 @@ class TrackerStats:
         self.gated[reason] = self.gated.get(reason, 0) + n
 
 
+class TrackerObserver(Protocol):
+    """Told which track took each anonymous non-linear measurement (a radar's, say): the
+    fusion node's radar stage calibrates on those and tracks the rest in range-Doppler."""
+
+    def measured(self, track: Track, d: Detection, z_predicted: np.ndarray) -> None:
+        """``track`` took ``d``; ``z_predicted`` is h(x) of its state before the update."""
+
+
 class Tracker:
     """Fuses detections from any sensor into tracks in the ENU frame of ``site``."""
 
@@ -110,6 +119,7 @@ class Tracker:
         self.initiator = Initiator(cfg, self.bank, self.stats)
         self.lifecycle = Lifecycle(cfg)
         self.writer = UpdateWriter(site, self.bank)
+        self.observer: TrackerObserver | None = None
 
     def model_of(self, d: Detection) -> MeasurementModel | None:
         """The detection's measurement model (None: identity only)."""
@@ -297,6 +307,8 @@ class Tracker:
                         passed[row] = True
                     elif self.initiator.challenge(track, d, model):
                         out.append((items[ks[row]][0], (track, d.t_s, False)))
+            if self.observer is not None and not model.linear:
+                self._observe(model, filters, tracks, dets, passed)
             accepted: Sequence[int]
             if passed.all():
                 accepted = range(len(ks))
@@ -311,6 +323,18 @@ class Tracker:
             for a in accepted:
                 out.append((items[ks[a]][0], self._accepted(tracks[a], dets[a])))
         return out
+
+    def _observe(self, model: MeasurementModel, filters: list, tracks: list[Track],
+                 dets: list[Detection], passed: np.ndarray) -> None:  # fmt: skip
+        """Tell the observer each accepted anonymous non-linear measurement with its
+        prediction (identified ones, a Mode S altitude, are not its business)."""
+        rows = [r for r in np.flatnonzero(passed).tolist() if dets[r].icao is None]
+        if not rows or self.observer is None:
+            return
+        x, _ = self._states([filters[r] for r in rows])
+        z_predicted = np.atleast_2d(model.function(x))
+        for k, r in enumerate(rows):
+            self.observer.measured(tracks[r], dets[r], z_predicted[k])
 
     def _states(self, filters: list) -> tuple[np.ndarray, np.ndarray]:
         """The filters' current states and covariances (copies)."""
