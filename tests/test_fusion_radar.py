@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import math
 
+import jsonschema
 import numpy as np
 import pytest
+from test_daemon import schema
 
+from sensord.detections import Detection
 from sensord.fusion.fuser import Fuser, FusionConfig
 from sensord.fusion.wire import NodeInfo, batch_json
 from sensord.geo import Site
@@ -22,7 +25,6 @@ from sensord.radar.geometry import Bistatic
 from sensord.radar.publishing import RADAR_SCHEMA
 from sensord.sim.radar import RadarTarget
 from sensord.sim.scenario import Aircraft, Leg
-from sensord.detections import Detection
 from sensord.tracker.update import TrackStatus
 
 T0 = 1.75e9
@@ -145,12 +147,14 @@ def test_two_baselines_geolocate_a_transponder_off_target():
     # its range-Doppler tracks were published first, then dropped when it was located
     rd = [u for u in updates if u.track_id.startswith("radar:")]
     assert rd and all(u.bistatic is not None and u.lat_deg is None for u in rd)
+    for u in (located[-1], rd[0], rd[-1]):
+        jsonschema.validate(u.to_dict(), schema("track"))
     first_located = min(u.t_s for u in located)
     assert any(u.status == TrackStatus.DROPPED and u.t_s == first_located for u in rd)
 
 
 def test_one_baseline_tracks_in_range_doppler_only():
-    fuser, updates = _run(["r1"], seconds=20.0)
+    _, updates = _run(["r1"], seconds=20.0)
     assert not [u for u in updates if u.track_id.startswith("R")]
     rd = [u for u in updates if u.track_id.startswith("radar:r1:") and
           u.status == TrackStatus.CONFIRMED]  # fmt: skip

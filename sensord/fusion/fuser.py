@@ -167,7 +167,9 @@ class Fuser:
             return 0
         counters = state.counters
         counters.batches += 1
-        counters.detections_in += len(msg.detections)
+        counters.detections_in += len(msg.detections) + msg.rejected
+        if msg.rejected:
+            state.fault("invalid", f"unusable radar detection: {msg.reason}", msg.rejected)
         if msg.node != node:
             state.fault("invalid", f"radar CPI names node {msg.node!r}", len(msg.detections))
             return 0

@@ -10,7 +10,8 @@ message per CPI on ``<prefix>/<node>/radar/detections``::
      "discarded": null | "why"}
 
 ``parse_*`` raise ``PayloadError`` (one line) for anything malformed, non-finite or of an
-unknown schema; the fusion node counts it under the node.
+unknown schema; the fusion node counts it under the node. A malformed detection in a
+sound message is left out and counted (``rejected``), not the whole CPI.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sensord.radar.geometry import Bistatic
 
 RADAR_SCHEMA = 1
 MAX_RADAR_DETECTIONS = 10_000  # per CPI: a 400 x 200 map has 80,000 cells
+MIN_RANGE_M = -1000.0  # a detection at the map's first cells, moved by noise or skew
 MAX_RANGE_M = 1e6
 MAX_RATE_MPS = 3000.0
 
@@ -39,6 +41,8 @@ class RadarCpiMessage:
     utc: float  # the CPI centre
     detections: list[RadarDetection]
     discarded: str | None
+    rejected: int = 0  # detections left out as malformed
+    reason: str = ""  # why the first of them was
 
 
 def _site(doc: object, what: str) -> Site:
@@ -87,8 +91,14 @@ def parse_radar_cpi(payload: bytes | str | dict, wavelength_m: float) -> RadarCp
     items = doc.get("detections")
     if not isinstance(items, list) or len(items) > MAX_RADAR_DETECTIONS:
         raise PayloadError("detections is not a list (or is absurdly long)")
-    dets = [_detection(item, cpi, t_s, utc, wavelength_m) for item in items]
-    return RadarCpiMessage(node, cpi, utc, dets, discarded)
+    dets, rejected, reason = [], 0, ""
+    for item in items:
+        try:
+            dets.append(_detection(item, cpi, t_s, utc, wavelength_m))
+        except PayloadError as exc:
+            rejected += 1
+            reason = reason or str(exc)
+    return RadarCpiMessage(node, cpi, utc, dets, discarded, rejected, reason)
 
 
 def _detection(item: object, cpi: int, t_s: float, utc: float, lam_m: float) -> RadarDetection:
@@ -102,7 +112,7 @@ def _detection(item: object, cpi: int, t_s: float, utc: float, lam_m: float) -> 
         t_s=t_s,
         utc=utc,
         cpi=cpi,
-        bistatic_range_m=finite_number(item, "bistatic_range_m", 0.0, MAX_RANGE_M),
+        bistatic_range_m=finite_number(item, "bistatic_range_m", MIN_RANGE_M, MAX_RANGE_M),
         doppler_hz=doppler,
         range_rate_mps=rate,
         snr_db=finite_number(item, "snr_db", -50.0, 200.0),

@@ -6,7 +6,7 @@ Topics under ``<prefix>/<node>/``:
 - ``events``: ``{"event": "new"|"confirmed"|"lost", ...}``;
 - ``status``: retained ``{"state": "online", ...statistics}``; the broker publishes the
   last will ``{"state": "offline"}`` if the daemon vanishes, the daemon itself on a
-  clean shutdown;
+  clean shutdown, after a last ``"final": true`` status with the counters at the end;
 - ``frames`` and ``detections`` (optional, high rate, QoS 0 by default).
 
 The publisher is the glue of two parts: ``policy.PublishPolicy`` (pure: what to send and
@@ -58,6 +58,7 @@ class Publisher:
         self.clear_on_stop = clear_on_stop
         self._wake = asyncio.Event()
         self._stopping = False
+        self._final_status_sent = False
         self._stopped = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -138,6 +139,10 @@ class Publisher:
                 if self.clear_on_stop:
                     self.clear_on_stop = False
                     self.policy.clear_all()
+                    continue
+                if not self._final_status_sent:  # the counters after the last flush
+                    self._final_status_sent = True
+                    await self._send(link, self.policy.final_status())
                     continue
                 await self._send(link, self.policy.offline())
                 return

@@ -232,6 +232,12 @@ class PublishPolicy:
         payload = {"state": "offline", "node": s.node, "schema": SCHEMA_VERSION}
         return Message("status", s.status_topic, json.dumps(payload), s.qos_state, True)
 
+    def final_status(self) -> Message:
+        """The last statistics, sent on a clean stop just before offline."""
+        s = self.settings
+        payload = {**self.status(), "final": True}
+        return Message("status", s.status_topic, json.dumps(payload), s.qos_state, True)
+
     def status(self) -> dict:
         """The status payload: online plus the pipeline's and the publisher's statistics."""
         return {

@@ -9,7 +9,9 @@ such as a bistatic range), and the detections of one scan (one sensor, one insta
 are assigned by global nearest neighbour: the minimum total squared Mahalanobis
 distance over the admitted pairs (``assignment.gnn_pairs``). For a non-linear model the
 pairs far outside the gate by the EKF's linearisation (``PREFILTER`` times the gate)
-are refused before the unscented transform the updater may use for the rest.
+are refused before the unscented transform the updater may use for the rest, and so are
+tracks whose velocity is still unknown (a track's first states before a velocity
+message): their gate is wide, and a range rate would steer them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sensord.tracker.updater import Measurements
 
 Numbered = tuple[int, Detection]  # a detection and its position in its batch
 PREFILTER = 4.0  # non-linear models: pairs beyond 4x the gate by the EKF skip the UKF
+MAX_VELOCITY_SIGMA_MPS = 30.0  # non-linear models: tracks with a vaguer velocity are not candidates
 
 
 def rounds(dets: list[Detection]) -> list[list[Numbered]]:
@@ -80,6 +83,7 @@ class Associator:
                 groups.setdefault(model, []).append(i)
         n = len(candidates)
         cols = np.array(candidates)
+        vague = p[:, 3, 3] + p[:, 4, 4] > 2 * MAX_VELOCITY_SIGMA_MPS**2
         for model, dets in groups.items():
             z = np.repeat(np.stack([scan[i].z for i in dets]), n, axis=0)
             r = np.repeat(np.stack([scan[i].R for i in dets]), n, axis=0)
@@ -91,7 +95,10 @@ class Associator:
                 Measurements(model, z, r),
                 prefilter_chi2=PREFILTER * self.gate_chi2,
             )
-            d2[np.ix_(np.array(dets), cols)] = dist.reshape(len(dets), n)
+            block = dist.reshape(len(dets), n)
+            if not model.linear:
+                block[:, vague] = np.inf
+            d2[np.ix_(np.array(dets), cols)] = block
         return d2
 
     def scan(self, scan: list[Detection], tracks: list[Track]) -> ScanAssignment:
