@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sensord.radar import map_image as mi
-from sensord.radar.publishing import MapSchedule
+from sensord.radar.publishing import LatestMap, MapSchedule
 
 CELL_M, CPI_S = 149.896, 0.5
 N_RANGE, N_DOPPLER = 400, 200
@@ -166,18 +166,24 @@ def test_encoder_refuses_what_it_cannot_write():
 
 def test_map_schedule_keeps_a_map_only_when_due():
     now = [100.0]
-    up = [True]
-    s = MapSchedule(2.0, clock=lambda: now[0], link_up=lambda: up[0])
+    s = MapSchedule(2.0, clock=lambda: now[0])
     asked = []
     for _ in range(9):  # CPIs every 0.5 s
         asked.append(s.due())
         now[0] += 0.5
     assert asked == [True, False, False, False, True, False, False, False, True]
-    up[0] = False  # the broker is away: one map waits for it, no more
-    now[0] += 10
-    assert s.due() is True
-    now[0] += 10
-    assert s.due() is False
-    up[0] = True
-    assert s.due() is True
     assert MapSchedule(0.0).due() is False
+
+
+def test_only_the_newest_map_waits_for_the_broker():
+    pub = SimpleNamespace(stats=SimpleNamespace(connected=False), sent=[])
+    pub.extra = pub.sent.extend
+    slot = LatestMap(pub, "sensord/r0/radar/map")  # type: ignore[arg-type]
+    for png in (b"a", b"b", b"c"):
+        slot.offer(png)
+    assert pub.sent == [] and slot.replaced == 2
+    pub.stats.connected = True
+    slot.hand_over()
+    slot.offer(b"d")
+    assert pub.sent == [("sensord/r0/radar/map", b"c", True), ("sensord/r0/radar/map", b"d", True)]
+    assert slot.published == 2 and slot.png is None
