@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_radar_fusion import _truth_of
 from test_radar_map import decode_png
 
 from sensord.cli import build_parser
@@ -33,16 +34,10 @@ def sensord(*argv: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory) -> dict[str, Path]:
-    """A 2.2 s scene and its cooperative aircraft's track updates, from the scenario's
-    truth (the transponder's word: positions and velocities every 0.5 s)."""
-    d = tmp_path_factory.mktemp("pictures")
-    stem = d / "scene"
-    proc = sensord("simulate", "--radar", "-o", str(stem), "--duration", "2.2",
-                   "--aircraft", "5", "--seed", "4")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    doc = json.loads(stem.with_suffix(".radar.json").read_text())
+def truth_tracks(radar_json: Path, times_s: tuple[float, ...]) -> str:
+    """Track updates (JSON lines) of a simulated radar scene's cooperative aircraft from
+    the scenario's truth: the transponder's word, position and velocity at ``times_s``."""
+    doc = json.loads(radar_json.read_text())
     rx = Site(**doc["rx"])
     lines = []
     for target in doc["targets"]:
@@ -50,25 +45,26 @@ def scene(tmp_path_factory) -> dict[str, Path]:
             continue
         a = target["aircraft"]
         ac = Aircraft(**{**a, "legs": [Leg(**leg) for leg in a["legs"]], "faults": []}, site=rx)
-        for t_s in (0.1, 0.6, 1.1, 1.6, 2.1):
+        for t_s in times_s:
             st = ac.state_at(t_s)
             u = TrackUpdate(f"{ac.icao:06X}", t_s, TrackStatus.CONFIRMED, st.lat_deg, st.lon_deg,
                             st.alt_baro_ft, st.alt_geom_ft, 20.0, 30.0, st.gs_kt, st.track_deg,
                             st.vrate_fpm, f"{ac.icao:06X}")  # fmt: skip
             lines.append(json.dumps(u.to_dict()))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> dict[str, Path]:
+    """A 2.2 s scene and its cooperative aircraft's track updates every 0.5 s."""
+    d = tmp_path_factory.mktemp("pictures")
+    stem = d / "scene"
+    proc = sensord("simulate", "--radar", "-o", str(stem), "--duration", "2.2",
+                   "--aircraft", "5", "--seed", "4")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
     tracks = d / "tracks.jsonl"
-    tracks.write_text("\n".join(lines) + "\n")
+    tracks.write_text(truth_tracks(stem.with_suffix(".radar.json"), (0.1, 0.6, 1.1, 1.6, 2.1)))
     return {"stem": stem, "data": stem.with_suffix(".2ch.cu8"), "tracks": tracks}
-
-
-def _truth_of(det, rows):
-    for row in rows:
-        if (
-            abs(det.bistatic_range_m - row["bistatic_range_m"]) < 600
-            and abs(det.doppler_hz - row["doppler_hz"]) < 3
-        ):
-            return row
-    return None
 
 
 def _plot_args(scene, *extra: str):

@@ -92,34 +92,6 @@ def levels_of(power: np.ndarray, noise_floor: float, span_db: float = SPAN_DB) -
     return np.ascontiguousarray(idx.T[::-1])
 
 
-def render(
-    power: np.ndarray,
-    range_cell_m: float,
-    cpi_s: float,
-    detections: Iterable = (),
-    marks: Iterable[TrackMark] = (),
-    noise_floor: float = 0.0,
-    span_db: float = SPAN_DB,
-) -> np.ndarray:
-    """The indexed picture (n_doppler, n_range) of a power map with its marks on it.
-
-    ``detections`` are anything with ``bistatic_range_m`` and ``doppler_hz`` (a
-    ``RadarDetection``); ``noise_floor`` 0 takes the map's median.
-    """
-    img = levels_of(power, noise_floor, span_db)
-    shape = power.shape
-    for d in detections:
-        x, y = pixel_of(d.bistatic_range_m, d.doppler_hz, shape, range_cell_m, cpi_s)
-        _stamp(img, x, y, _RING, DETECTION_INDEX)
-    for m in marks:
-        x, y = pixel_of(m.bistatic_range_m, m.doppler_hz, shape, range_cell_m, cpi_s)
-        index = COOPERATIVE_INDEX if m.kind == COOPERATIVE else RADAR_ONLY_INDEX
-        _stamp(img, x, y, _PLUS if m.kind == COOPERATIVE else _CROSS, index)
-        if m.label:
-            _label(img, x, y, short_label(m), index)
-    return img
-
-
 def short_label(mark: TrackMark, max_chars: int = 8) -> str:
     """What the picture prints: a radar-only id ``radar:<node>:<n>`` as ``R<n>``, any
     label cut to ``max_chars``."""
@@ -139,8 +111,22 @@ def map_png(
     span_db: float = SPAN_DB,
     text: dict | None = None,
 ) -> bytes:
-    """The PNG of ``render``; ``text`` goes into the ``sensord`` tEXt chunk beside the axes."""
-    img = render(power, range_cell_m, cpi_s, detections, marks, noise_floor, span_db)
+    """The PNG of a power map (n_range, n_doppler) with its marks on it.
+
+    ``detections`` are anything with ``bistatic_range_m`` and ``doppler_hz`` (a
+    ``RadarDetection``); ``noise_floor`` 0 takes the map's median; ``text`` goes into
+    the ``sensord`` tEXt chunk beside the axes.
+    """
+    img = levels_of(power, noise_floor, span_db)
+    for d in detections:
+        x, y = pixel_of(d.bistatic_range_m, d.doppler_hz, power.shape, range_cell_m, cpi_s)
+        _stamp(img, x, y, _RING, DETECTION_INDEX)
+    for m in marks:
+        x, y = pixel_of(m.bistatic_range_m, m.doppler_hz, power.shape, range_cell_m, cpi_s)
+        index = COOPERATIVE_INDEX if m.kind == COOPERATIVE else RADAR_ONLY_INDEX
+        _stamp(img, x, y, _PLUS if m.kind == COOPERATIVE else _CROSS, index)
+        if m.label:
+            _label(img, x, y, short_label(m), index)
     n_range, n_doppler = power.shape
     axes = {
         "range_cell_m": round(range_cell_m, 3),

@@ -8,7 +8,8 @@ transmitter and carrier it uses.
      "clock": {"type": "file" | "rtlsdr-pair" | "kraken", "rate_hz": 2e6},
      "utc_source": "...", "version": "...",
      "radar": {"tx": {"lat_deg", "lon_deg", "alt_m"}, "rx": {...}, "carrier_hz": 98e6,
-               "baseline_m": .., "cpi_s": 0.5, "range_cell_m": 149.9, "pfa": 1e-4}}
+               "baseline_m": .., "cpi_s": 0.5, "range_cell_m": 149.9, "pfa": 1e-4,
+               "map_every_s": 2.0}}
 
 A CPI's message (schema ``RADAR_SCHEMA``)::
 
