@@ -32,8 +32,8 @@ def add_parser(subparsers) -> None:
         help="TRACKS is a two-channel recording: draw one CPI's map and detections",
     )
     rd.add_argument("--cpi-index", type=int, default=0, help="which CPI (default 0, the first)")
-    rd.add_argument("--fc", type=float, default=98e6,
-                    help="carrier, Hz (default: the SigMF capture's, else 98e6)")  # fmt: skip
+    rd.add_argument("--fc", type=float, help="carrier, Hz (default: the SigMF capture's, "
+                    "else 98e6; the range rate and --tracks' Doppler need it)")  # fmt: skip
     rd.add_argument(
         "--tracks",
         metavar="TRACKS.jsonl",
@@ -91,7 +91,8 @@ def range_doppler_cpi(args: argparse.Namespace) -> tuple:
     from sensord.radar.pipeline import RunStats, results
 
     src = open_recording(args)
-    params = params_from(args, src, float(src.center_hz or args.fc))
+    carrier = args.fc if args.fc is not None else (src.center_hz or 98e6)
+    params = params_from(args, src, float(carrier))
     cooperative = None
     if args.tracks:
         if not args.tx or not args.rx:
