@@ -82,6 +82,28 @@ def plot_tracks(
     return len(tracks)
 
 
+def _draw_marks(ax, marks: list) -> None:
+    """Cooperative tracks as white "+", radar-only tracks as magenta diamonds, labelled."""
+    from sensord.radar.map_image import COOPERATIVE
+
+    styles = {
+        True: dict(marker="+", s=160, c="white", linewidths=1.6,
+                   label="cooperative track (predicted)"),
+        False: dict(marker="D", s=70, facecolors="none", edgecolors="magenta", linewidths=1.4,
+                    label="radar-only track"),
+    }  # fmt: skip
+    for cooperative, style in styles.items():
+        group = [m for m in marks if (m.kind == COOPERATIVE) == cooperative]
+        if not group:
+            continue
+        ax.scatter([m.doppler_hz for m in group], [m.bistatic_range_m / 1e3 for m in group],
+                   **style)  # fmt: skip
+        colour = "white" if cooperative else "magenta"
+        for m in group:
+            ax.annotate(m.label, (m.doppler_hz, m.bistatic_range_m / 1e3), fontsize=7,
+                        color=colour, xytext=(5, -9), textcoords="offset points")  # fmt: skip
+
+
 def plot_range_doppler(
     power_db: np.ndarray,
     range_cell_m: float,
@@ -90,10 +112,12 @@ def plot_range_doppler(
     path: str | Path,
     truth: np.ndarray | None = None,
     title: str = "sensord radar",
+    marks: list | None = None,
 ) -> int:
     """A CPI's range-Doppler map (dB over the median, range x Doppler) with its
-    detections (``RadarDetection``) and, from a simulation, the true targets; returns
-    the number of detections drawn."""
+    detections (``RadarDetection``), from a simulation the true targets, and track
+    ``marks`` (``map_image.TrackMark``: cooperative at their predicted range and Doppler,
+    radar-only with their ids); returns the number of detections drawn."""
     plt = _pyplot()
     n_range, n_doppler = power_db.shape
     extent = (
@@ -141,12 +165,13 @@ def plot_range_doppler(
                 xytext=(4, 4),
                 textcoords="offset points",
             )
+    _draw_marks(ax, marks or [])
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel("Doppler, Hz")
     ax.set_ylabel("bistatic range, km")
     ax.set_title(title)
-    if detections or truth is not None:
+    if detections or truth is not None or marks:
         ax.legend(loc="upper right")
     fig.tight_layout()
     try:

@@ -165,29 +165,11 @@ def test_daemon_mode_publishes_detections_and_info(recordings, broker):
 def test_tracks_label_detections_and_report_the_bias(recordings, tmp_path):
     """--tracks: cooperative track updates (here written from the scenario's truth) pair
     with their echoes; the rest feed radar-only tracks."""
-    from sensord.geo import Site
-    from sensord.sim.scenario import Aircraft
-    from sensord.tracker.track import TrackStatus
-    from sensord.tracker.update import TrackUpdate
+    from test_radar_pictures import truth_tracks
 
-    doc = json.loads(recordings["cu8"].with_suffix("").with_suffix(".radar.json").read_text())
-    rx = Site(**doc["rx"])
-    lines = []
-    for t in doc["targets"]:
-        if t["kind"] != "aircraft":
-            continue
-        ac = Aircraft(**{**t["aircraft"], "legs": [], "faults": []}, site=rx)
-        ac_doc = t["aircraft"]
-        if ac_doc["legs"]:
-            continue  # straight flyers only: the update is the truth
-        for t_s in (0.2, 0.7):
-            st = ac.state_at(t_s)
-            u = TrackUpdate(f"{ac.icao:06X}", t_s, TrackStatus.CONFIRMED, st.lat_deg, st.lon_deg,
-                            st.alt_baro_ft, st.alt_geom_ft, 20.0, 30.0, st.gs_kt, st.track_deg,
-                            st.vrate_fpm, f"{ac.icao:06X}")  # fmt: skip
-            lines.append(json.dumps(u.to_dict()))
+    radar_json = recordings["cu8"].with_suffix("").with_suffix(".radar.json")
     tracks = tmp_path / "tracks.jsonl"
-    tracks.write_text("\n".join(lines) + "\n")
+    tracks.write_text(truth_tracks(radar_json, (0.2, 0.7)))
     proc = sensord("radar", str(recordings["cu8"]), "--tx", TX, "--rx", RX, "--fc", "98e6",
                    "--jsonl", "--tracks", str(tracks))  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -1,5 +1,9 @@
 """``sensord plot TRACKS.jsonl``: track map and coverage plot to PNG from track payloads
-(one JSON object per line, as ``sensord track`` prints or MQTT subscribers receive)."""
+(one JSON object per line, as ``sensord track`` prints or MQTT subscribers receive).
+
+``sensord plot --range-doppler RECORDING``: one CPI's range-Doppler map with its
+detections and, with ``--tracks``, the cooperative tracks at their predicted bistatic
+range and Doppler and the radar-only tracks the CPIs up to it make."""
 
 from __future__ import annotations
 
@@ -28,7 +32,23 @@ def add_parser(subparsers) -> None:
         help="TRACKS is a two-channel recording: draw one CPI's map and detections",
     )
     rd.add_argument("--cpi-index", type=int, default=0, help="which CPI (default 0, the first)")
-    rd.add_argument("--fc", type=float, default=98e6, help="carrier, Hz (range rate only)")
+    rd.add_argument("--fc", type=float, help="carrier, Hz (default: the SigMF capture's, "
+                    "else 98e6; the range rate and --tracks' Doppler need it)")  # fmt: skip
+    rd.add_argument(
+        "--tracks",
+        metavar="TRACKS.jsonl",
+        help="cooperative track updates on the recording's clock (sensord track/fuse "
+        "output): draw them at their predicted range and Doppler, and the radar-only "
+        "tracks the CPIs up to this one make (needs --tx and --rx)",
+    )
+    rd.add_argument("--tx", help="transmitter LAT,LON,ALT_M (for --tracks)")
+    rd.add_argument("--rx", help="receiver LAT,LON,ALT_M (for --tracks)")
+    rd.add_argument(
+        "--plain",
+        action="store_true",
+        help="write the picture a radar node publishes instead (no matplotlib: range "
+        "along x, Doppler up, detections and track marks)",
+    )
     from sensord.commands.radar import add_source_arguments
 
     add_source_arguments(rd)
@@ -63,45 +83,80 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def range_doppler_cpi(args: argparse.Namespace) -> tuple:
+    """Process the recording up to ``--cpi-index``: (its ``CpiResult`` with the map, the
+    ``RadarParams``, the ``TrackMark``s of ``--tracks`` at its centre)."""
+    from sensord.commands.radar import Cooperative, open_recording, params_from
+    from sensord.radar.geometry import Bistatic, parse_site
+    from sensord.radar.pipeline import RunStats, results
+
+    src = open_recording(args)
+    carrier = args.fc if args.fc is not None else (src.center_hz or 98e6)
+    params = params_from(args, src, float(carrier))
+    cooperative = None
+    if args.tracks:
+        if not args.tx or not args.rx:
+            raise UserError("--tracks needs --tx and --rx: the bistatic geometry")
+        bistatic = Bistatic(parse_site(args.tx, "--tx"), parse_site(args.rx, "--rx"),
+                            params.carrier_hz)  # fmt: skip
+        cooperative = Cooperative(read_updates(args.tracks), bistatic, "radar0")
+    stats = RunStats()
+    for res in results(src.blocks(), params, stats, src.start_utc, args.skew, keep_map=True):
+        if cooperative is not None:
+            cooperative.cpi(res)
+        if res.cpi < args.cpi_index:
+            continue
+        if res.discarded or res.cmap is None:
+            raise UserError(f"CPI {res.cpi} was discarded: {res.discarded}")
+        return res, params, cooperative.marks(res.t_s) if cooperative is not None else []
+    raise UserError(f"the recording has no CPI {args.cpi_index} ({stats.cpis} CPIs)")
+
+
 def run_range_doppler(args: argparse.Namespace) -> int:
     """Process the recording up to the chosen CPI and draw its map."""
     from pathlib import Path
 
     import numpy as np
 
-    from sensord.commands.radar import open_recording, params_from
-    from sensord.plot import plot_range_doppler
-    from sensord.radar.pipeline import RunStats, results
+    from sensord.radar.map_image import COOPERATIVE, map_png
 
-    src = open_recording(args)
-    params = params_from(args, src, float(src.center_hz or args.fc))
-    stats = RunStats()
-    for res in results(src.blocks(), params, stats, src.start_utc, args.skew, keep_map=True):
-        if res.cpi < args.cpi_index:
-            continue
-        if res.discarded or res.cmap is None:
-            raise UserError(f"CPI {res.cpi} was discarded: {res.discarded}")
-        power = res.cmap.real**2 + res.cmap.imag**2
-        power_db = 10 * np.log10(np.maximum(power / np.median(power), 1e-3))
-        truth = None
-        stem = Path(args.file)
-        while stem.suffix:
-            stem = stem.with_suffix("")
-        truth_path = stem.with_suffix(".radar-truth.npz")
-        if truth_path.exists():
-            with np.load(truth_path) as z:
-                rows = z["cpi"]
-            truth = rows[(rows["cpi"] == res.cpi) & rows["in_map"]]
-        out = args.output or "sensord-range-doppler.png"
-        n = plot_range_doppler(
-            power_db,
-            params.range_cell_m,
-            params.cpi_s,
-            res.detections,
-            out,
-            truth,
-            title=f"{Path(args.file).name}: CPI {res.cpi} at t = {res.t_s:.2f} s",
-        )
-        print(f"CPI {res.cpi}: {n} detections -> {out}")
+    res, params, marks = range_doppler_cpi(args)
+    out = args.output or "sensord-range-doppler.png"
+    power = res.cmap.real**2 + res.cmap.imag**2
+    n_coop = sum(m.kind == COOPERATIVE for m in marks)
+    counts = (
+        f", {n_coop} cooperative and {len(marks) - n_coop} radar-only tracks" if args.tracks else ""
+    )
+    if args.plain:
+        png = map_png(power, params.range_cell_m, params.cpi_s, res.detections, marks,
+                      res.noise_floor, text={"cpi": res.cpi, "t_s": round(res.t_s, 6)})  # fmt: skip
+        try:
+            Path(out).write_bytes(png)
+        except OSError as exc:
+            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        print(f"CPI {res.cpi}: {len(res.detections)} detections{counts} -> {out}")
         return 0
-    raise UserError(f"the recording has no CPI {args.cpi_index} ({stats.cpis} CPIs)")
+    from sensord.plot import plot_range_doppler
+
+    power_db = 10 * np.log10(np.maximum(power / np.median(power), 1e-3))
+    truth = None
+    stem = Path(args.file)
+    while stem.suffix:
+        stem = stem.with_suffix("")
+    truth_path = stem.with_suffix(".radar-truth.npz")
+    if truth_path.exists():
+        with np.load(truth_path) as z:
+            rows = z["cpi"]
+        truth = rows[(rows["cpi"] == res.cpi) & rows["in_map"]]
+    n = plot_range_doppler(
+        power_db,
+        params.range_cell_m,
+        params.cpi_s,
+        res.detections,
+        out,
+        truth,
+        title=f"{Path(args.file).name}: CPI {res.cpi} at t = {res.t_s:.2f} s",
+        marks=marks,
+    )
+    print(f"CPI {res.cpi}: {n} detections{counts} -> {out}")
+    return 0

@@ -53,7 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--mqtt",
         metavar="HOST:PORT",
-        help="also publish on <prefix>/<node>/radar/detections (and a retained info)",
+        help="also publish on <prefix>/<node>/radar/detections, the map on "
+        "<prefix>/<node>/radar/map (see --map-every) and a retained info",
     )
     p.add_argument("--node", default="radar0", help="node name for --mqtt (default radar0)")
     p.add_argument(
@@ -64,6 +65,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "radar-only track they feed, and report the range/Doppler bias",
     )
     p.add_argument("--prefix", default="sensord", help="topic prefix for --mqtt")
+    p.add_argument(
+        "--map-every",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="with --mqtt, publish the latest range-Doppler map (PNG, retained) on "
+        "<prefix>/<node>/radar/map at most every S seconds (default 2; 0: never)",
+    )
     add_source_arguments(p)
     p.set_defaults(func=run)
 
@@ -138,16 +147,18 @@ def params_from(
     return params
 
 
-class _Cooperative:
+class Cooperative:
     """``--tracks``: cooperative track updates (JSON lines) fed in time order beside the
     CPIs; each detection is labelled with the track it pairs with, or the radar-only
-    track it feeds."""
+    track it feeds, and ``marks`` says where the tracks are on the CPI's map."""
 
     def __init__(self, updates: list, bistatic: Bistatic, node: str) -> None:
         from sensord.radar.association import CooperativeRadar
 
-        self.updates = sorted(updates, key=lambda u: u.t_s)
+        # a fusion node's radar-only tracks (non_cooperative) are no transponder's word
+        self.updates = sorted((u for u in updates if not u.non_cooperative), key=lambda u: u.t_s)
         self.fusion = CooperativeRadar(bistatic, node=node)
+        self.radar_tracks: list = []  # after the last CPI
 
     def cpi(self, res) -> dict[int, dict]:
         while self.updates and self.updates[0].t_s <= res.t_s:
@@ -155,6 +166,7 @@ class _Cooperative:
         if res.discarded:
             return {}
         fused = self.fusion.cpi(res.t_s, res.detections)
+        self.radar_tracks = fused.radar_tracks
         labels = {
             id(p.detection): {"track_id": p.track_id, "icao": p.icao, "cooperative": True}
             for p in fused.pairs
@@ -167,17 +179,37 @@ class _Cooperative:
                 }  # fmt: skip
         return labels
 
+    def marks(self, t_s: float) -> list:
+        """``TrackMark``s at t_s (a CPI centre, after ``cpi``): every cooperative track
+        with a fresh state flown to t_s (its predicted bistatic range and Doppler), and
+        the confirmed radar-only tracks."""
+        from sensord.radar.association import STALE_S, predict
+        from sensord.radar.map_image import COOPERATIVE, RADAR_ONLY, TrackMark
 
-def _cooperative(args: argparse.Namespace, bistatic: Bistatic) -> _Cooperative | None:
+        lam = self.fusion.bistatic.wavelength_m
+        out = []
+        for st in self.fusion.states.values():
+            if abs(t_s - st.t) <= STALE_S:
+                p = predict(self.fusion.bistatic, st, t_s)
+                out.append(TrackMark(p.range_m, -p.range_rate_mps / lam, COOPERATIVE,
+                                     st.icao or st.track_id))  # fmt: skip
+        for tr in self.radar_tracks:
+            if tr.confirmed:
+                out.append(TrackMark(float(tr.x[0]), float(-tr.x[1] / lam), RADAR_ONLY,
+                                     tr.track_id))  # fmt: skip
+        return out
+
+
+def _cooperative(args: argparse.Namespace, bistatic: Bistatic) -> Cooperative | None:
     if not args.tracks:
         return None
     from sensord.commands.plot import read_updates
 
-    return _Cooperative(read_updates(args.tracks), bistatic, args.node)
+    return Cooperative(read_updates(args.tracks), bistatic, args.node)
 
 
-def _publish(args, cpis, bistatic, params, stats, src, emit) -> None:
-    """The daemon mode: the same detections on MQTT, one message per CPI."""
+def _publish(args, cpis, bistatic, params, stats, src, emit, maps, cooperative) -> None:
+    """The daemon mode: the same detections on MQTT, one message per CPI, and the map."""
     import asyncio
 
     from sensord.publish.mqtt import MqttSettings
@@ -188,11 +220,15 @@ def _publish(args, cpis, bistatic, params, stats, src, emit) -> None:
         raise UserError(f"--mqtt is HOST:PORT, got {args.mqtt!r}")
     settings = MqttSettings(host=host, port=int(port), prefix=args.prefix, node=args.node)
     clock = src.clock_type if isinstance(src, LiveTwoChannel) else "file"
-    info = info_payload(args.node, bistatic, params, clock, src.start_utc_from)
-    asyncio.run(publish(cpis, settings, info, stats, src.start_utc, emit))
+    info = info_payload(args.node, bistatic, params, clock, src.start_utc_from,
+                        maps.every_s if maps else 0.0)  # fmt: skip
+    marks = (lambda res: cooperative.marks(res.t_s)) if cooperative is not None else None
+    asyncio.run(publish(cpis, settings, info, stats, src.start_utc, emit, maps, params, marks))
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.map_every >= 0:
+        raise UserError(f"--map-every must be >= 0 s, got {args.map_every:g}")
     src = open_recording(args)
     carrier = args.fc if args.fc is not None else src.center_hz
     if carrier is None:
@@ -221,9 +257,15 @@ def run(args: argparse.Namespace) -> int:
                 )
         return labels
 
-    cpis = results(src.blocks(), params, stats, src.start_utc, args.skew)
+    maps = None
+    if args.mqtt and args.map_every > 0:
+        from sensord.radar.publishing import MapSchedule
+
+        maps = MapSchedule(args.map_every)
+    keep_map = maps.due if maps is not None else False
+    cpis = results(src.blocks(), params, stats, src.start_utc, args.skew, keep_map)
     if args.mqtt:
-        _publish(args, cpis, bistatic, params, stats, src, emit)
+        _publish(args, cpis, bistatic, params, stats, src, emit, maps, cooperative)
     else:
         for res in cpis:
             emit(res)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sensord.errors import UserError
@@ -57,9 +57,10 @@ def results(
     stats: RunStats,
     utc0: float = 0.0,
     skew: int | None = None,
-    keep_map: bool = False,
+    keep_map: bool | Callable[[], bool] = False,
 ) -> Iterator[CpiResult]:
-    """Every CPI's result, discarded ones included (``discarded`` says why)."""
+    """Every CPI's result, discarded ones included (``discarded`` says why). ``keep_map``
+    keeps every CPI's map, or, as a callable, is asked before each CPI whether to."""
     processor = RadarProcessor(params)
 
     def measure(ref, surv):
@@ -74,7 +75,8 @@ def results(
 
     framer = CpiFramer(params.n_samples, params.history, measure, params.rate_hz, MAX_SKEW)
     for cpi in framer.cpis(blocks):
-        res = processor.process(cpi, utc0, keep_map)
+        keep = keep_map() if callable(keep_map) else keep_map
+        res = processor.process(cpi, utc0, keep)
         stats.cpis += 1
         if res.discarded:
             stats.discarded[res.discarded] += 1
