@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from conftest import MOSQUITTO, Subscriber
+from conftest import MOSQUITTO, Subscriber, free_port
 from fusion_net import fusion_config, node_config
 from test_daemon import finish, sensord
 from test_fusion_mqtt import fused_states, stop, wait_subscribed
 
 from sensord.geo import Site, great_circle_m
 from sensord.radar.geometry import Bistatic
+from sensord.radar.map_image import PNG_SIGNATURE
 from sensord.sim import random_scenario, record
 from sensord.sim.radar import RadarScene, load_radar_truth, radar_scene, record_radar
 
@@ -82,7 +84,8 @@ def test_radar_and_receiver_nodes_fuse_into_one_picture(sky, broker, tmp_path):
     scenario, adsb, radars = sky
     sub = Subscriber(broker.port)
     cfg = fusion_config(tmp_path / "fuse.toml", broker.port, reorder_window_s=WINDOW_S)
-    fuse = sensord("fuse", "-c", str(cfg))
+    web_port = free_port()
+    fuse = sensord("fuse", "-c", str(cfg), "--web", f"127.0.0.1:{web_port}")
     wait_subscribed(sub)
     rx_cfg = node_config(tmp_path / "rx.toml", broker.port, CENTER, adsb, "adsb1")
     start = datetime.fromtimestamp(START_UTC, UTC).isoformat()
@@ -93,6 +96,11 @@ def test_radar_and_receiver_nodes_fuse_into_one_picture(sky, broker, tmp_path):
         code, err = finish(proc, timeout=180)
         assert code == 0, err
     time.sleep(1.0)
+    # each radar node's latest range-Doppler map reaches the fusion node's web page
+    for node in radars:
+        url = f"http://127.0.0.1:{web_port}/data/range_doppler/{node}.png"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            assert reply.status == 200 and reply.read().startswith(PNG_SIGNATURE)
     stop(fuse)  # flushes the reorder window: everything released in UTC order
     time.sleep(0.5)
     sub.close()

@@ -46,6 +46,29 @@ HISTORY_S = 8.0  # the range-Doppler measurements a geolocation fits
 MIN_HISTORY = 8  # detections of each track before a fit is tried
 RETRY_S = 1.0  # between fits of the same tracks
 EXPLAINED_M = 3000.0  # a located target this close to a live track is that track
+SHADOW_RANGE_M = 1000.0  # a range-Doppler track this close to a positioned track's echo
+SHADOW_RATE_MPS = 5.0  # (range and rate) is that track's, not a new target
+
+
+def _pair_history(node: RadarNodeState, tr: RadarTrack) -> PairHistory:
+    """A range-Doppler track's recent measurements, for the locator."""
+    hist = node.history[tr.track_id]
+    return PairHistory(
+        node.measurements.model,
+        np.array([h[0] for h in hist]),
+        np.array([h[1] for h in hist]),
+        np.array([h[2] for h in hist]),
+    )
+
+
+def _shadows(tr: RadarTrack, known: np.ndarray | None) -> bool:
+    """Whether a range-Doppler track sits on a positioned track's predicted echo."""
+    if known is None or not len(known):
+        return False
+    near = (np.abs(known[:, 0] - tr.x[0]) < SHADOW_RANGE_M) & (
+        np.abs(known[:, 1] - tr.x[1]) < SHADOW_RATE_MPS
+    )
+    return bool(near.any())
 
 
 @dataclass
@@ -223,13 +246,22 @@ class RadarFusion:
         )
 
     # ---- geolocation -----------------------------------------------------------------
-    def _candidates(self) -> list[tuple[tuple[RadarNodeState, RadarTrack], ...]]:
-        """Confirmed range-Doppler tracks with enough history, one per node, paired."""
-        ready = [
-            [(node, tr) for tr in node.rd.tracks
-             if tr.confirmed and len(node.history.get(tr.track_id, ())) >= MIN_HISTORY]
-            for node in self.nodes.values()
-        ]  # fmt: skip
+    def _candidates(self, tracker: Tracker, utc: float
+                    ) -> list[tuple[tuple[RadarNodeState, RadarTrack], ...]]:  # fmt: skip
+        """Confirmed range-Doppler tracks with enough history, one per node, paired; not
+        those a positioned track already explains (its echoes that missed its gate)."""
+        positioned = [t for t in tracker.tracks.values() if t.has_position]
+        states = (
+            tracker.writer.states(positioned, [utc] * len(positioned))[0] if positioned else None
+        )
+        ready = []
+        for node in self.nodes.values():
+            known = node.measurements.model.function(states) if states is not None else None
+            ready.append([
+                (node, tr) for tr in node.rd.tracks
+                if tr.confirmed and len(node.history.get(tr.track_id, ())) >= MIN_HISTORY
+                and not _shadows(tr, known)
+            ])  # fmt: skip
         ready = [r for r in ready if r]
         combos: list[tuple[tuple[RadarNodeState, RadarTrack], ...]] = []
         for a, b in itertools.combinations(range(len(ready)), 2):
@@ -237,31 +269,30 @@ class RadarFusion:
         return combos
 
     def _geolocate(self, tracker: Tracker, utc: float) -> list[TrackUpdate]:
-        out: list[TrackUpdate] = []
-        used: set[str] = set()
-        for combo in self._candidates():
+        """Fit every due pairing; start a track from each fit whose range-Doppler tracks
+        fit nothing else (two partners for one track: ambiguous, wait)."""
+        fits = []
+        for combo in self._candidates(tracker, utc):
             ids = tuple(tr.track_id for _, tr in combo)
-            if used & set(ids) or utc - self._tried_at.get(ids, -math.inf) < RETRY_S:
+            if utc - self._tried_at.get(ids, -math.inf) < RETRY_S:
                 continue
             self._tried_at[ids] = utc
-            pairs = [
-                PairHistory(
-                    node.measurements.model,
-                    np.array([h[0] for h in node.history[tr.track_id]]),
-                    np.array([h[1] for h in node.history[tr.track_id]]),
-                    np.array([h[2] for h in node.history[tr.track_id]]),
-                )
-                for node, tr in combo
-            ]
-            outcome = locate(pairs, utc)
-            loc = outcome.location
-            if loc is None:
+            outcome = locate([_pair_history(node, tr) for node, tr in combo], utc)
+            if outcome.location is None:
                 self._failed(outcome.reason)
-                continue
-            if self._explained(tracker, loc.x, utc):
+            elif self._explained(tracker, outcome.location.x, utc):
                 self._failed("near a live track")
+            else:
+                fits.append((combo, ids, outcome.location))
+        partners: dict[str, int] = {}
+        for _, ids, _ in fits:
+            for track_id in ids:
+                partners[track_id] = partners.get(track_id, 0) + 1
+        out: list[TrackUpdate] = []
+        for combo, ids, loc in fits:
+            if any(partners[track_id] > 1 for track_id in ids):
+                self._failed("ambiguous: a track fits with two partners")
                 continue
-            used |= set(ids)
             out += self._start_track(tracker, combo, loc.x, loc.P, utc)
         self._tried_at = {k: v for k, v in self._tried_at.items() if utc - v < 10 * RETRY_S}
         return out

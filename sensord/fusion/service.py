@@ -31,6 +31,8 @@ from sensord.fusion.fuser import Fuser, FusionConfig
 from sensord.geo import Site
 from sensord.publish.mqtt import BACKOFF_S, MqttSettings
 from sensord.publish.transport import mqtt_client
+from sensord.radar.map_image import PNG_SIGNATURE
+from sensord.radar.publishing import DETECTIONS_KIND, MAP_MAX_BYTES, MAP_TOPIC
 from sensord.sinks.base import Step
 from sensord.sinks.fanout import FanOut
 from sensord.sinks.files import MetricsSink
@@ -41,10 +43,7 @@ from sensord.web.wiring import WebOutputs
 
 log = logging.getLogger(__name__)
 
-RADAR_DETECTIONS = "radar/detections"
-RADAR_MAP = "radar/map"
-MAX_MAP_BYTES = 2_000_000
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 TICK_S = 0.05  # releases and coasting with a reorder window
 TICK_NO_WINDOW_S = 0.02
 FLUSH_DEADLINE_S = 5.0
@@ -68,7 +67,7 @@ def subscriptions(
     """The topic filters of a fusion worker (with ``mlat``, the nodes' frames too)."""
     who = nodes or ["+"]
     detections = [f"detections/{k}" for k in shards] if shards else ["detections"]
-    radar = () if shards and 0 not in shards else (RADAR_DETECTIONS, RADAR_MAP)
+    radar = () if shards and 0 not in shards else (DETECTIONS_KIND, MAP_TOPIC)
     kinds = ("info", "status", *detections, *radar, *(("frames",) if mlat else ()))
     return [f"{prefix}/{n}/{kind}" for n in who for kind in kinds]
 
@@ -183,7 +182,7 @@ class FusionService:
             if self.fuser.ingest_radar(node, payload):
                 self.clock.seen(self.fuser.newest_utc)
         elif what == "map" and self.web.web is not None and payload:
-            if len(payload) > MAX_MAP_BYTES or not payload.startswith(PNG_SIGNATURE):
+            if len(payload) > MAP_MAX_BYTES or not payload.startswith(PNG_SIGNATURE):
                 self.fuser.nodes.get(node).fault("invalid", "radar map is not a PNG (or too big)")
                 return
             self.web.web.set_range_doppler(node, payload)

@@ -10,7 +10,9 @@ measured (range, range rate) of every pair, with weak priors on height and climb
 ``locate`` seeds the fit from the points of a horizontal grid where the latest ranges of
 the pairs agree (at two heights), solves each seed's velocity from the latest range
 rates, runs Gauss-Newton from each, and accepts the best only when its fit is
-chi-square consistent and no distinct solution (a mirror image) fits nearly as well.
+chi-square consistent, its height and climb rate are an aircraft's (two targets' tracks
+taken for one fit only with a wild climb), and no distinct solution (a mirror image) fits
+nearly as well.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ ALT_PRIOR_M = 2000.0  # the prior on height: 2 km +- 4 km
 ALT_PRIOR_SIGMA_M = 4000.0
 VU_PRIOR_SIGMA_MPS = 10.0
 SEED_HEIGHTS_M = (500.0, 5000.0)
+MIN_ALT_M, MAX_ALT_M = -300.0, 16000.0  # a fit outside these heights pairs two targets
+MAX_CLIMB_MPS = 3 * VU_PRIOR_SIGMA_MPS
 GRID_N = 121
 ITERATIONS = 15
 DISTINCT_M = 1500.0  # solutions farther apart than this are different answers
@@ -77,8 +81,10 @@ def locate(pairs: list[PairHistory], t_ref: float) -> Outcome:
         return Outcome(None, "no seed converged")
     fits.sort(key=lambda f: f[1])
     x, chi2, p = fits[0]
-    if chi2 > dof + 4.0 * np.sqrt(2.0 * dof) + 10.0:
-        return Outcome(None, f"fit inconsistent (chi2 {chi2:.0f} for {dof} dof)")
+    if chi2 > dof + 3.1 * np.sqrt(2.0 * dof) + 5.0:  # about the 99.9 % point
+        return Outcome(None, "fit inconsistent: not one target (or not constant velocity)")
+    if not MIN_ALT_M <= x[2] <= MAX_ALT_M or abs(x[5]) > MAX_CLIMB_MPS:
+        return Outcome(None, "implausible: height or climb rate of no aircraft")
     for other, chi2_other, _ in fits[1:]:
         if np.linalg.norm(other[:2] - x[:2]) > DISTINCT_M and chi2_other - chi2 < AMBIGUITY_CHI2:
             return Outcome(None, "ambiguous: a mirror solution fits as well")

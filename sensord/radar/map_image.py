@@ -46,7 +46,7 @@ RADAR_ONLY_RGB = (255, 64, 255)
 _MARK_RGB = (DETECTION_RGB, COOPERATIVE_RGB, RADAR_ONLY_RGB)
 DETECTION_INDEX, COOPERATIVE_INDEX, RADAR_ONLY_INDEX = range(MAP_LEVELS, MAP_LEVELS + 3)
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class TrackMark(NamedTuple):
@@ -219,14 +219,14 @@ def encode_indexed_png(
         chunks.append(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
     chunks.append(_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)))
     chunks.append(_chunk(b"IEND", b""))
-    return _PNG_SIGNATURE + b"".join(chunks)
+    return PNG_SIGNATURE + b"".join(chunks)
 
 
 def png_text(png: bytes) -> dict[str, str]:
     """The tEXt chunks of a PNG (``{"sensord": <axes JSON>}`` for a map)."""
-    if not png.startswith(_PNG_SIGNATURE):
+    if not png.startswith(PNG_SIGNATURE):
         raise ValueError("not a PNG")
-    out, pos = {}, len(_PNG_SIGNATURE)
+    out, pos = {}, len(PNG_SIGNATURE)
     while pos + 8 <= len(png):
         (length,) = struct.unpack(">I", png[pos : pos + 4])
         kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
