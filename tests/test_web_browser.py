@@ -450,7 +450,7 @@ def test_uncertainty_ellipse_bistatic_band_and_baseline(browser):
             assert drawn(52.30, 4.70, 30.0, 6000.0)
             click_marker(page, "adsb")
             page.wait_for_timeout(300)
-            axes = "semi-axes 8000 m \u00d7 2000 m, major axis 30\u00b0 from north"
+            axes = "semi-axes\t8000 m \u00d7 2000 m, major axis 30\u00b0 from north"
             assert axes in page.inner_text("#detail")
             assert page.locator(".txmark[data-tx='radar1']").count() == 1  # the transmitter
             baselines = page.evaluate(

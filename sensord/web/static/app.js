@@ -9,8 +9,7 @@ const COLORS = TRACK_COLORS;
 const KIND_NAMES = { adsb: "ADS-B", mlat: "MLAT", radar: "radar only" };
 const TRAIL_POINTS = 120;
 const BAND_POINTS = 96;      // vertices per focal ellipse of a bistatic band
-const LIST_PERIOD_MS = 1000; // the track list is redrawn at most this often
-const LIST_MAX_ROWS = 200;   // rows drawn (the first of the sorted list); the rest counted
+const LIST_PERIOD_MS = 1000; // the track list is sorted and redrawn at most this often
 
 const state = {
   tracks: new Map(),   // track_id -> {d: payload, kind, label, wx, wy, trail, band}
@@ -26,7 +25,7 @@ const state = {
   listDirty: true,
 };
 // read by the browser tests and benchmarks/bench_web.py
-const perf = { handleMs: [], frameMs: [], listMs: [], drawMs: [] };
+const perf = { handleMs: [], listMs: [], drawMs: [] };
 window.sensord = { state, perf };
 
 const map = L.map("map", { preferCanvas: true, worldCopyJump: true, zoomControl: true })
@@ -127,6 +126,7 @@ function select(id) {
   trackLayer.dirty = true;
   state.listDirty = true;
   renderDetail();
+  wake();
 }
 
 function bistaticText(b) {
@@ -139,7 +139,7 @@ function place(p) { return p ? fmt(p[0], 5) + ", " + fmt(p[1], 5) : ""; }
 function renderDetail() {
   const box = document.getElementById("detail");
   const t = state.selected && state.tracks.get(state.selected);
-  if (!t) { box.hidden = true; box.innerHTML = ""; return; }
+  if (!t) { box.hidden = true; box.innerHTML = ""; box.dataset.html = ""; return; }
   const d = t.d, b = d.bistatic;
   const hasEllipse = d.err95_major_m !== null && d.err95_major_m !== undefined;
   const rows = [
@@ -155,7 +155,7 @@ function renderDetail() {
     ["vertical rate", d.vrate_fpm === null || d.vrate_fpm === undefined ? "" : fmt(d.vrate_fpm) + " ft/min"],
     ["uncertainty (95 %)", (d.h_err95_m === null || d.h_err95_m === undefined ? "" : fmt(d.h_err95_m) + " m horizontal")
       + (d.v_err95_m === null || d.v_err95_m === undefined ? "" : ", " + fmt(d.v_err95_m) + " m vertical")],
-    ["95 % ellipse", hasEllipse ? "semi-axes " + fmt(d.err95_major_m) + " m \u00d7 " + fmt(d.err95_minor_m)
+    ["95 % ellipse, semi-axes", hasEllipse ? fmt(d.err95_major_m) + " m \u00d7 " + fmt(d.err95_minor_m)
       + " m, major axis " + fmt(d.err95_orient_deg) + "\u00b0 from north" : null],
   ];
   if (b) {
@@ -180,9 +180,19 @@ function renderDetail() {
     html += "<div>last events</div><ul>" + events.map(e => "<li>" + fmt(e.t_s, 1) + " s: "
       + esc(e.event) + (e.zone ? " " + esc(e.zone) : "") + "</li>").join("") + "</ul>";
   }
+  if (html === box.dataset.html && !box.hidden) return;  // unchanged: no layout
+  box.dataset.html = html;
   box.innerHTML = html;
   box.hidden = false;
   box.querySelector(".close").onclick = () => select(null);
+}
+
+/* Replace an element's HTML only when it changed (each change costs a layout). */
+const shownHtml = new Map();
+function setHtml(id, html) {
+  if (shownHtml.get(id) === html) return;
+  shownHtml.set(id, html);
+  document.getElementById(id).innerHTML = html;
 }
 
 function sortValue(d, key) {
@@ -192,7 +202,43 @@ function sortValue(d, key) {
   return v === null || v === undefined ? null : v;
 }
 
+/* The track list: sorted once a second; only the rows in view (and a few around them)
+   are in the DOM, between two spacer rows, so a thousand tracks cost a screenful of rows. */
+const listBox = document.querySelector("#tracks").parentElement;
+const listBody = document.querySelector("#tracks tbody");
+const LIST_OVERSCAN = 8;
+let listRows = [];
 let listHtml = "";
+let rowPx = 18;           // measured from the first row drawn
+let rowPxMeasured = false;
+let rowsWanted = false;   // scrolled: redraw the rows in view on the next frame
+
+function rowHtml(d) {
+  return '<tr data-track="' + esc(d.track_id) + '"'
+    + (d.track_id === state.selected ? ' class="sel"' : "") + "><td>" + esc(d.hex) + "</td><td>"
+    + esc(d.callsign) + '</td><td class="k-' + kindOf(d) + '">' + kindName(d) + "</td><td>"
+    + fmt(d.alt_baro_ft) + "</td><td>" + fmt(d.gs_kt) + "</td><td>" + fmt(d.track_deg)
+    + "</td><td>" + fmt(d.h_err95_m) + "</td><td>" + fmt(Math.max(0, state.nowS - d.last_update_s), 1)
+    + "</td></tr>";
+}
+function spacer(px) { return px > 0 ? '<tr class="pad"><td colspan="8" style="height:' + px + 'px"></td></tr>' : ""; }
+
+function renderRows() {
+  rowsWanted = false;
+  const first = Math.max(0, Math.floor(listBox.scrollTop / rowPx) - LIST_OVERSCAN);
+  const last = Math.min(listRows.length, first + Math.ceil(listBox.clientHeight / rowPx) + 2 * LIST_OVERSCAN);
+  const html = spacer(first * rowPx) + listRows.slice(first, last).map(rowHtml).join("")
+    + spacer((listRows.length - last) * rowPx);
+  if (html === listHtml) return;  // the rows in view are unchanged: no DOM work
+  listHtml = html;
+  listBody.innerHTML = html;
+  if (!rowPxMeasured) {  // reading a row's height forces a layout: once
+    const row = listBody.querySelector("tr[data-track]");
+    if (row && row.offsetHeight > 0) { rowPx = row.offsetHeight; rowPxMeasured = true; }
+  }
+}
+listBox.addEventListener("scroll", () => { rowsWanted = true; wake(); }, { passive: true });
+
 function renderList() {
   state.listDirty = false;
   const rows = [];
@@ -210,26 +256,17 @@ function renderList() {
     if (y === null) return -1;
     return (x < y ? -1 : 1) * dir;
   });
-  const html = rows.slice(0, LIST_MAX_ROWS).map(d => '<tr data-track="' + esc(d.track_id) + '"'
-    + (d.track_id === state.selected ? ' class="sel"' : "") + "><td>" + esc(d.hex) + "</td><td>"
-    + esc(d.callsign) + '</td><td class="k-' + kindOf(d) + '">' + kindName(d) + "</td><td>"
-    + fmt(d.alt_baro_ft) + "</td><td>" + fmt(d.gs_kt) + "</td><td>" + fmt(d.track_deg)
-    + "</td><td>" + fmt(d.h_err95_m) + "</td><td>" + fmt(Math.max(0, state.nowS - d.last_update_s), 1)
-    + "</td></tr>").join("");
-  if (html !== listHtml) {  // rows unchanged (nothing moved, same ages): no DOM work
-    listHtml = html;
-    document.querySelector("#tracks tbody").innerHTML = html;
-  }
-  document.getElementById("ntracks").textContent = rows.length > LIST_MAX_ROWS
-    ? rows.length + " (first " + LIST_MAX_ROWS + " listed)" : rows.length;
-  document.getElementById("nopos").innerHTML = nopos.map(d => '<li data-track="' + esc(d.track_id)
+  listRows = rows;
+  renderRows();
+  setHtml("ntracks", String(rows.length));
+  setHtml("nopos", nopos.map(d => '<li data-track="' + esc(d.track_id)
     + '"' + (d.track_id === state.selected ? ' class="sel"' : "") + "><b>" + esc(d.track_id) + "</b>"
     + (d.bistatic ? " " + esc(d.bistatic.node) + ": " + esc(bistaticText(d.bistatic))
       : d.sensors && d.sensors.length ? " (" + esc(d.sensors.join(", ")) + ")" : "")
-    + " \u00b7 " + esc(d.status) + "</li>").join("");
-  document.getElementById("nnopos").textContent = nopos.length;
-  document.getElementById("counts").textContent = "ADS-B " + counts.adsb + " \u00b7 MLAT "
-    + counts.mlat + " \u00b7 radar " + counts.radar + " \u00b7 t = " + fmt(state.nowS, 1) + " s";
+    + " \u00b7 " + esc(d.status) + "</li>").join(""));
+  setHtml("nnopos", String(nopos.length));
+  setHtml("counts", "ADS-B " + counts.adsb + " \u00b7 MLAT " + counts.mlat + " \u00b7 radar "
+    + counts.radar + " \u00b7 t = " + fmt(state.nowS, 1) + " s");
   document.querySelectorAll("#tracks th").forEach(th => {
     th.classList.toggle("asc", th.dataset.key === key && dir > 0);
     th.classList.toggle("desc", th.dataset.key === key && dir < 0);
@@ -272,14 +309,23 @@ map.on("click", ev => {
   if (id !== null) select(id);
 });
 let hoverPoint = null;
-map.on("mousemove", ev => { hoverPoint = ev.containerPoint; });
+map.on("mousemove", ev => { hoverPoint = ev.containerPoint; wake(); });
 map.on("mouseout", () => { hoverPoint = null; map.getContainer().classList.remove("over-track"); });
 
+let receiversShown = "";
 function renderReceivers(list) {
+  const rd = (state.config && state.config.range_doppler) || [];
+  const json = JSON.stringify([list, rd]);
+  if (json === receiversShown) {  // unchanged: only the range-Doppler pictures are renewed
+    document.querySelectorAll("#receivers img").forEach(img => {
+      img.src = img.src.replace(/\?t=\d+$/, "?t=" + Date.now());
+    });
+    return;
+  }
+  receiversShown = json;  // redrawing the coverage redraws the basemap's canvas: not every 2 s
   layers.receivers.clearLayers();
   layers.coverage.clearLayers();
   state.receivers.clear();
-  const rd = (state.config && state.config.range_doppler) || [];
   const items = [];
   for (const r of list) {
     state.receivers.set(r.name, r);
@@ -385,6 +431,7 @@ function connect() {
     const t0 = performance.now();
     try { onMessage(JSON.parse(ev.data)); } catch (e) { console.error(e); }
     record(perf.handleMs, performance.now() - t0);
+    wake();
   };
   socket.onclose = () => {
     state.connected = false;
@@ -395,29 +442,40 @@ function connect() {
   };
 }
 
-map.on("zoomend", () => { state.listDirty = true; });
+map.on("zoomend", () => { state.listDirty = true; wake(); });
 
-let lastList = 0;
-let lastFrame = performance.now();
+/* One animation frame does the drawing that is due: the tracks when they changed, else the
+   list when it changed and a second has passed. No frame is asked for while nothing
+   changes, so an idle page costs nothing. */
+let lastList = -LIST_PERIOD_MS;
+let frameAsked = false;
+let listTimer = null;
+function wake() {
+  if (!frameAsked) { frameAsked = true; requestAnimationFrame(frame); }
+}
 function frame(now) {
-  record(perf.frameMs, now - lastFrame);
-  lastFrame = now;
+  frameAsked = false;
   if (trackLayer.dirty) {
     const t0 = performance.now();
     trackLayer.redraw();
     record(perf.drawMs, performance.now() - t0);
+    if (state.listDirty) wake();  // the list in a frame of its own
+  } else if (state.listDirty) {
+    const wait = lastList + LIST_PERIOD_MS - now;
+    if (wait <= 0) {
+      lastList = now;
+      const t0 = performance.now();
+      renderList();
+      record(perf.listMs, performance.now() - t0);
+    } else if (listTimer === null) {
+      listTimer = setTimeout(() => { listTimer = null; wake(); }, wait);
+    }
   }
+  if (rowsWanted) renderRows();
   if (hoverPoint) {
     map.getContainer().classList.toggle("over-track", trackLayer.hit(hoverPoint) !== null);
     hoverPoint = null;
   }
-  if (state.listDirty && now - lastList >= LIST_PERIOD_MS) {
-    lastList = now;
-    const t0 = performance.now();
-    renderList();
-    record(perf.listMs, performance.now() - t0);
-  }
-  requestAnimationFrame(frame);
 }
-requestAnimationFrame(frame);
+wake();
 connect();

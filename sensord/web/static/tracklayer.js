@@ -8,6 +8,9 @@ const TRACK_COLORS = { adsb: "#1f5fbf", mlat: "#d9730d", radar: "#c0162c" };
 const ARROW = [[0, -9], [6, 8], [0, 4], [-6, 8]];         // nose up: heading 0
 const DIAMOND = [[0, -9], [7, 0], [0, 9], [-7, 0]];       // radar only
 const HIT_RADIUS_PX = 12;
+const TRAIL_STEP_PX = 2;
+const SPRITE_HALF_PX = 16;   // marker pictures are 32 px squares, centred on the track
+const SPRITE_STEP_DEG = 3;
 const LABEL_FONT = "11px system-ui, sans-serif";
 
 function rgba(hex, alpha) {
@@ -24,7 +27,7 @@ function polygonPath(ctx, pts, k, ox, oy) {
 
 const TrackCanvas = L.Layer.extend({
   options: {
-    padding: 0.2,       // drawn this far beyond the view, so a pan shows no empty edge
+    padding: 0.1,       // drawn this far beyond the view, so a pan shows no empty edge
     errorZoom: 9,       // 95 % ellipses from this zoom
     labelZoom: 8,       // labels from this zoom, or with few tracks
     labelMaxTracks: 60,
@@ -37,6 +40,7 @@ const TrackCanvas = L.Layer.extend({
     this.selected = null;
     this.dirty = true;
     this.drawnMarkers = 0;
+    this._sprites = new Map();  // kind, fading, heading step -> a marker's picture
   },
 
   onAdd(map) {
@@ -68,6 +72,7 @@ const TrackCanvas = L.Layer.extend({
     if (this._w !== w || this._h !== h || this._ratio !== ratio) {
       this._canvas.width = Math.round(w * ratio); this._canvas.height = Math.round(h * ratio);
       this._canvas.style.width = w + "px"; this._canvas.style.height = h + "px";
+      if (this._ratio !== ratio) this._sprites.clear();
       this._w = w; this._h = h; this._ratio = ratio;
     }
     this.redraw();
@@ -157,15 +162,22 @@ const TrackCanvas = L.Layer.extend({
     }
   },
 
+  /* Trails, one path per kind; a point closer than TRAIL_STEP_PX to the last one drawn is
+     skipped (at zoom 7 two minutes of flight are a dozen pixels, not 120 segments). */
   _trails(ctx, k, ox, oy) {
-    ctx.lineWidth = 1.5; ctx.globalAlpha = 0.7; ctx.lineJoin = "round";
+    ctx.lineWidth = 1.5; ctx.globalAlpha = 0.7;
     for (const kind in TRACK_COLORS) {
       ctx.beginPath();
       for (const t of this.tracks.values()) {
-        const p = t.trail;
-        if (t.kind !== kind || !p || p.length < 4) continue;
-        ctx.moveTo(p[0] * k - ox, p[1] * k - oy);
-        for (let i = 2; i < p.length; i += 2) ctx.lineTo(p[i] * k - ox, p[i + 1] * k - oy);
+        const p = t.trail, n = p ? p.length : 0;
+        if (t.kind !== kind || n < 4) continue;
+        let lx = p[0] * k - ox, ly = p[1] * k - oy;
+        ctx.moveTo(lx, ly);
+        for (let i = 2; i < n; i += 2) {
+          const x = p[i] * k - ox, y = p[i + 1] * k - oy;
+          if (Math.abs(x - lx) + Math.abs(y - ly) < TRAIL_STEP_PX && i < n - 2) continue;
+          ctx.lineTo(x, y); lx = x; ly = y;
+        }
       }
       ctx.strokeStyle = TRACK_COLORS[kind];
       ctx.stroke();
@@ -174,45 +186,44 @@ const TrackCanvas = L.Layer.extend({
   },
 
   /* Arrows (ADS-B, MLAT) and diamonds with a heading tick (radar), rotated to the track
-     over ground; batched per kind and fading (coasting), one fill and stroke per batch. */
+     over ground: copies of small pictures drawn once per kind, fading and 3-degree step
+     (a copy costs far less than filling and stroking a path). */
   _markers(ctx, visible) {
-    ctx.lineWidth = 0.8; ctx.strokeStyle = "#000";
-    for (const kind in TRACK_COLORS) {
-      for (const faded of [false, true]) {
-        ctx.beginPath();
-        const ticks = [];
-        let any = false;
-        for (const t of visible) {
-          if (t.kind !== kind || (t.d.status === "coasting") !== faded) continue;
-          const a = (t.d.track_deg || 0) * RAD, cos = Math.cos(a), sin = Math.sin(a);
-          const shape = kind === "radar" ? DIAMOND : ARROW;
-          for (let i = 0; i < shape.length; i++) {
-            const [sx, sy] = shape[i];
-            const x = t.cx + sx * cos - sy * sin, y = t.cy + sx * sin + sy * cos;
-            if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
-          }
-          ctx.closePath();
-          if (kind === "radar") ticks.push(t.cx + 9 * sin, t.cy - 9 * cos, t.cx + 15 * sin, t.cy - 15 * cos);
-          any = true;
-        }
-        if (!any) continue;
-        ctx.globalAlpha = faded ? 0.5 : 1;
-        ctx.fillStyle = TRACK_COLORS[kind]; ctx.fill(); ctx.stroke();
-        if (ticks.length) {
-          ctx.beginPath();
-          for (let i = 0; i < ticks.length; i += 4) {
-            ctx.moveTo(ticks[i], ticks[i + 1]); ctx.lineTo(ticks[i + 2], ticks[i + 3]);
-          }
-          ctx.lineWidth = 1.5; ctx.stroke(); ctx.lineWidth = 0.8;
-        }
-      }
+    for (const t of visible) {
+      const heading = Math.round((t.d.track_deg || 0) / SPRITE_STEP_DEG) % (360 / SPRITE_STEP_DEG);
+      const sprite = this._sprite(t.kind, t.d.status === "coasting", heading);
+      ctx.drawImage(sprite, Math.round(t.cx) - SPRITE_HALF_PX, Math.round(t.cy) - SPRITE_HALF_PX,
+        2 * SPRITE_HALF_PX, 2 * SPRITE_HALF_PX);
     }
-    ctx.globalAlpha = 1;
     const sel = this.selected && this.tracks.get(this.selected);
     if (sel && sel.wx !== null && visible.includes(sel)) {
       ctx.beginPath(); ctx.arc(sel.cx, sel.cy, 13, 0, 2 * Math.PI);
       ctx.lineWidth = 2; ctx.strokeStyle = "#000"; ctx.stroke();
     }
+  },
+
+  _sprite(kind, faded, step) {
+    const key = kind + (faded ? "-" : "+") + step;
+    let sprite = this._sprites.get(key);
+    if (sprite) return sprite;
+    const r = this._ratio || 1, size = 2 * SPRITE_HALF_PX;
+    sprite = document.createElement("canvas");
+    sprite.width = sprite.height = Math.ceil(size * r);
+    const g = sprite.getContext("2d"), a = step * SPRITE_STEP_DEG * RAD;
+    g.setTransform(r * Math.cos(a), r * Math.sin(a), -r * Math.sin(a), r * Math.cos(a),
+      r * SPRITE_HALF_PX, r * SPRITE_HALF_PX);  // scaled, rotated to the heading, centred
+    g.globalAlpha = faded ? 0.5 : 1;
+    g.beginPath();
+    const shape = kind === "radar" ? DIAMOND : ARROW;
+    shape.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
+    g.closePath();
+    g.fillStyle = TRACK_COLORS[kind]; g.fill();
+    g.lineWidth = 0.8; g.strokeStyle = "#000"; g.stroke();
+    if (kind === "radar") {
+      g.beginPath(); g.moveTo(0, -9); g.lineTo(0, -15); g.lineWidth = 1.5; g.stroke();
+    }
+    this._sprites.set(key, sprite);
+    return sprite;
   },
 
   _labels(ctx, visible) {
