@@ -349,6 +349,19 @@ def test_kinds_zones_and_radar_without_position_drawn(browser):
             assert "radar only" in detail and "none (no transponder)" in detail
             assert "non-cooperative" in detail
             assert "zone_enter airfield" in detail  # the zone event, in the track's last events
+            for _ in range(2):  # animated zooms: the canvas is redrawn where the map went
+                page.locator(".leaflet-control-zoom-in").click()
+                page.wait_for_timeout(400)
+            assert page.evaluate("window.sensord.map.getZoom()") == 9
+            for m in page.evaluate("window.sensord.markers()"):
+                at = page.evaluate(
+                    "([x, y]) => { const c = document.querySelector('.track-canvas');"
+                    " const r = c.getBoundingClientRect();"
+                    " return Array.from(c.getContext('2d').getImageData("
+                    "Math.round(x - r.left), Math.round(y - r.top), 1, 1).data); }",
+                    [m["x"], m["y"]],
+                )
+                assert rgb_close(at, COLORS[m["kind"]]), m
             page.locator("#tracks tbody tr", has_text="MLAT").click()  # selects and centres
             page.wait_for_timeout(300)
             assert "3C6DD1" in page.inner_text("#detail")
@@ -466,5 +479,33 @@ def test_uncertainty_ellipse_bistatic_band_and_baseline(browser):
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "web-ellipse-bistatic.png"))
             assert not errors, errors
+        finally:
+            page.close()
+
+
+def test_a_long_track_list_keeps_only_the_rows_in_view(browser):
+    """400 tracks: all counted and reachable by scrolling, a screenful of rows in the DOM."""
+    from sensord.tracker.update import TrackStatus, TrackUpdate
+    from sensord.web.picture import Receiver
+
+    updates = [
+        TrackUpdate(f"{0x400000 + i:06X}", 1.0, TrackStatus.CONFIRMED, lat_deg=52.0 + i * 1e-3,
+                      lon_deg=4.5, alt_baro_ft=100.0 * i, icao=f"{0x400000 + i:06X}",
+                      last_update_s=1.0)
+        for i in range(400)
+    ]  # fmt: skip
+    page = browser.new_page(viewport={"width": 1300, "height": 800})
+    with served_sink([Receiver("rx0", 52.0, 4.5, online=True)]) as (url, feed):
+        try:
+            feed(updates)
+            page.goto(url)
+            wait_until(lambda: page.inner_text("#ntracks") == "400", 20, "400 tracks counted")
+            rows = page.locator("#tracks tbody tr[data-track]")
+            assert 10 < rows.count() < 80
+            assert rows.first.get_attribute("data-track") == f"{0x400000 + 399:06X}"  # highest
+            page.eval_on_selector("#tracks", "t => { t.parentElement.scrollTop = 1e6; }")
+            page.wait_for_timeout(300)
+            assert rows.last.get_attribute("data-track") == "400000"  # the lowest, at the end
+            assert rows.last.is_visible() and rows.count() < 80
         finally:
             page.close()

@@ -234,7 +234,8 @@ function renderRows() {
   listBody.innerHTML = html;
   if (!rowPxMeasured) {  // reading a row's height forces a layout: once
     const row = listBody.querySelector("tr[data-track]");
-    if (row && row.offsetHeight > 0) { rowPx = row.offsetHeight; rowPxMeasured = true; }
+    const px = row ? row.getBoundingClientRect().height : 0;
+    if (px > 0) { rowPx = px; rowPxMeasured = true; }
   }
 }
 listBox.addEventListener("scroll", () => { rowsWanted = true; wake(); }, { passive: true });
