@@ -9,6 +9,7 @@ const COLORS = TRACK_COLORS;
 const KIND_NAMES = { adsb: "ADS-B", mlat: "MLAT", radar: "radar only" };
 const TRAIL_POINTS = 120;
 const BAND_POINTS = 96;      // vertices per focal ellipse of a bistatic band
+const COVERAGE_PERIOD_MS = 10000;  // a receiver's grown coverage is redrawn at most this often
 const LIST_PERIOD_MS = 1000; // the track list is sorted and redrawn at most this often
 
 const state = {
@@ -313,17 +314,23 @@ let hoverPoint = null;
 map.on("mousemove", ev => { hoverPoint = ev.containerPoint; wake(); });
 map.on("mouseout", () => { hoverPoint = null; map.getContainer().classList.remove("over-track"); });
 
+/* Receivers are redrawn when their state changes, and for a grown coverage at most every
+   COVERAGE_PERIOD_MS (redrawing the coverage redraws the basemap's canvas); in between only
+   the range-Doppler pictures are renewed. */
 let receiversShown = "";
+let coverageShownAt = -Infinity;
 function renderReceivers(list) {
   const rd = (state.config && state.config.range_doppler) || [];
-  const json = JSON.stringify([list, rd]);
-  if (json === receiversShown) {  // unchanged: only the range-Doppler pictures are renewed
+  const json = JSON.stringify([list.map(r => Object.assign({}, r, { coverage_m: null })), rd]);
+  const now = performance.now();
+  if (json === receiversShown && now - coverageShownAt < COVERAGE_PERIOD_MS) {
     document.querySelectorAll("#receivers img").forEach(img => {
       img.src = img.src.replace(/\?t=\d+$/, "?t=" + Date.now());
     });
     return;
   }
-  receiversShown = json;  // redrawing the coverage redraws the basemap's canvas: not every 2 s
+  receiversShown = json;
+  coverageShownAt = now;
   layers.receivers.clearLayers();
   layers.coverage.clearLayers();
   state.receivers.clear();
