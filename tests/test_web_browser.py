@@ -238,16 +238,23 @@ listen = "127.0.0.1:{port}"
         page.wait_for_selector("#conn.on", timeout=20_000)
         wait_until(lambda: markers(page) == 2, 20, "the first two aircraft")
         first_two = set(page.evaluate("Array.from(window.sensord.state.tracks.keys())"))
-        wait_until(
-            lambda: (
-                not first_two & set(page.evaluate("Array.from(window.sensord.state.tracks.keys())"))
-            ),
-            20,
-            "the two ended tracks to leave",
-        )
+        last_seen: dict[str, tuple[float, float]] = {}
+
+        def ended() -> bool:
+            now = page.evaluate(
+                "Array.from(window.sensord.state.tracks.values())"
+                ".map(t => [t.d.track_id, t.d.lat_deg, t.d.lon_deg])"
+            )
+            last_seen.update({i: (lat, lon) for i, lat, lon in now if i in first_two and lat})
+            return not first_two & {i for i, _lat, _lon in now}
+
+        wait_until(ended, 20, "the two ended tracks to leave")
         wait_until(lambda: markers(page) == 1, 10, "one marker: the third aircraft")
         shown = page.evaluate("window.sensord.markers()")[0]["id"]
         assert shown not in first_two
+        assert len(last_seen) == 2
+        for lat, lon in last_seen.values():  # no marker drawn where they were
+            assert not rgb_close(pixel(page, lat, lon), COLORS["adsb"])
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.wait_for_timeout(1200)
         page.screenshot(path=str(ARTIFACTS / "web-track-ended.png"))
@@ -420,6 +427,13 @@ def test_uncertainty_ellipse_bistatic_band_and_baseline(browser):
             assert not drawn(52.30, 4.70, 120.0, 4000.0)
             assert not drawn(52.30, 4.70, 300.0, 4000.0)
             assert not drawn(52.30, 4.70, 30.0, 9500.0)
+            sums = page.evaluate(  # every vertex of a focal ellipse: its sum of ranges
+                "([tx, rx]) => focalEllipse(tx, rx, 40000, 36).map(p =>"
+                " rangeBearing(tx[0], tx[1], p[0], p[1])[0]"
+                " + rangeBearing(p[0], p[1], rx[0], rx[1])[0])",
+                [tx, rx],
+            )
+            assert len(sums) == 36 and all(abs(x - 40000) < 40 for x in sums), sums
             set_view(page, 51.95, 4.60, 9)  # no ellipse: the 3 km circle
             assert drawn(51.95, 4.60, 135.0, 2400.0) and drawn(51.95, 4.60, 45.0, 2400.0)
             assert not drawn(51.95, 4.60, 135.0, 3600.0)
