@@ -8,10 +8,17 @@ feeds it 1,000 moving tracks once a second, as the tracker would. The benchmark 
 - times the feed itself (the tracker's side: ``WebSink.feed`` for 1,000 updates) with those
   pages connected: it must not grow with them;
 - opens the page in headless Chromium (Debian's chromium, driven by playwright) and reads
-  the page's own measurements: frame intervals (requestAnimationFrame) and the time to
-  apply one message of 1,000 tracks.
+  the frame intervals (a requestAnimationFrame loop), the long tasks (over 50 ms,
+  PerformanceObserver) and the page's own measurements (the time to apply one message, to
+  draw the tracks and to redraw the list), optionally with the CPU slowed down
+  (``--cpu-slowdown``, Chrome's CPU throttling, for a slower or busy machine).
 
-    python benchmarks/bench_web.py [--tracks 1000] [--window 10]
+``--compare REV`` also serves the page as it was at git revision ``REV`` (its index.html,
+scripts and style; the same server and data) and measures both in alternation in the same
+run, so a before/after pair sees the same machine load.
+
+    python benchmarks/bench_web.py [--tracks 1000] [--window 10] [--browser-only]
+        [--compare REV] [--cpu-slowdown 1,4] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -75,13 +83,17 @@ def moving_tracks(n: int, t_s: float) -> list:
     return out
 
 
-async def serve(port: int, n_tracks: int) -> None:
+async def serve(port: int, n_tracks: int, static_from: str | None = None) -> None:
     from sensord.sinks.base import Step
     from sensord.web.picture import Receiver
     from sensord.web.settings import WebSettings
     from sensord.web.sink import WebSink
 
     sink = WebSink(WebSettings(port=port), "bench", [Receiver("rx0", SITE_LAT, SITE_LON)], [])
+    if static_from:  # another revision's page, same server and data
+        for path in Path(static_from).iterdir():
+            ctype = sink.server.static.get(path.name, (b"", "text/javascript; charset=utf-8"))[1]
+            sink.server.static[path.name] = (path.read_bytes(), ctype)
     await sink.start()
     t_s = 0.0
     while True:
@@ -122,7 +134,82 @@ async def pages_reading(port: int, n: int, seconds: float) -> int:
     return received
 
 
-def browser_figures(port: int, n_tracks: int, seconds: float) -> dict | None:
+PROBES = """
+window.__frames = [];  // frame intervals, by a requestAnimationFrame loop of its own
+let __last = performance.now();
+function __tick(now) {
+  window.__frames.push(now - __last);
+  __last = now;
+  requestAnimationFrame(__tick);
+}
+requestAnimationFrame(__tick);
+window.__longTasks = [];
+try {
+  new PerformanceObserver(list => {
+    for (const e of list.getEntries()) window.__longTasks.push(e.duration);
+  }).observe({ type: "longtask", buffered: true });
+} catch (e) {}
+"""
+MARKERS = (
+    "window.sensord.markers ? window.sensord.markers().length"
+    " : document.querySelectorAll('#map .ac').length"
+)
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.95 * (len(ordered) - 1))] if ordered else 0.0
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def page_figures(browser, port: int, n_tracks: int, seconds: float, slowdown: float) -> dict:
+    """One page for ``seconds`` once it shows the tracks: its own measurements."""
+    page = browser.new_page(viewport={"width": 1400, "height": 850})
+    page.add_init_script(PROBES)
+    if slowdown > 1:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": slowdown})
+    page.goto(f"http://127.0.0.1:{port}/")
+    deadline = time.monotonic() + 90
+    while page.evaluate("window.sensord.state.tracks.size") < 0.9 * n_tracks:
+        if time.monotonic() > deadline:
+            raise SystemExit("the page did not show the tracks within 90 s")
+        time.sleep(0.5)
+    time.sleep(2.0)  # past the first snapshot
+    page.evaluate(
+        "for (const k in window.sensord.perf) window.sensord.perf[k].length = 0;"
+        " window.__longTasks.length = 0; window.__frames.length = 0"
+    )
+    time.sleep(seconds)
+    perf = page.evaluate("window.sensord.perf")
+    long_tasks = page.evaluate("window.__longTasks")
+    frames = page.evaluate("window.__frames")
+    n_markers = page.evaluate(MARKERS)
+    page.close()
+    return {
+        "markers": n_markers,
+        "frames": len(frames),
+        "frame_median_ms": median(frames),
+        "frame_p95_ms": p95(frames),
+        "frame_max_ms": max(frames, default=0.0),
+        "handle_median_ms": median(perf["handleMs"]),
+        "handle_max_ms": max(perf["handleMs"], default=0.0),
+        "messages": len(perf["handleMs"]),
+        "draw_median_ms": median(perf.get("drawMs", [])),
+        "list_median_ms": median(perf["listMs"]),
+        "long_tasks_per_s": len(long_tasks) / seconds,
+        "long_task_ms_per_s": sum(long_tasks) / seconds,
+        "long_task_max_ms": max(long_tasks, default=0.0),
+    }
+
+
+def browser_runs(
+    pages: dict[str, int], n_tracks: int, seconds: float, slowdowns: list[float], rounds: int
+) -> list[tuple[str, float, dict]] | None:
+    """Each page (name -> port) at each CPU slowdown, in alternation, ``rounds`` times."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -130,33 +217,77 @@ def browser_figures(port: int, n_tracks: int, seconds: float) -> dict | None:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         return None
+    out = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 850})
-        page.goto(f"http://127.0.0.1:{port}/")
-        deadline = time.monotonic() + 60
-        while page.evaluate("window.sensord.state.tracks.size") < 0.9 * n_tracks:
-            if time.monotonic() > deadline:
-                raise SystemExit("the page did not show the tracks within 60 s")
-            time.sleep(0.5)
-        page.evaluate("for (const k in window.sensord.perf) window.sensord.perf[k].length = 0")
-        time.sleep(seconds)
-        perf = page.evaluate("window.sensord.perf")
-        n_markers = page.locator("#map .ac").count()
+        for _ in range(rounds):
+            for slowdown in slowdowns:
+                for name, port in pages.items():
+                    out.append(
+                        (name, slowdown, page_figures(browser, port, n_tracks, seconds, slowdown))
+                    )
         browser.close()
-    frames = sorted(perf["frameMs"])
-    handles = sorted(perf["handleMs"])
-    return {
-        "markers": n_markers,
-        "frames": len(frames),
-        "frame_median_ms": statistics.median(frames),
-        "frame_p95_ms": frames[int(0.95 * (len(frames) - 1))],
-        "frame_max_ms": frames[-1],
-        "handle_median_ms": statistics.median(handles),
-        "handle_max_ms": handles[-1],
-        "messages": len(handles),
-        "list_median_ms": statistics.median(perf["listMs"]) if perf["listMs"] else 0.0,
-    }
+    return out
+
+
+def print_browser(runs: list[tuple[str, float, dict]]) -> None:
+    print(
+        f"{'page':>10} {'CPU x':>5} {'markers':>7} {'frame med':>9} {'p95':>7} {'max':>7}"
+        f" {'msg med':>7} {'draw med':>8} {'list med':>8} {'long/s':>6} {'long ms/s':>9}"
+    )
+    for name, slowdown, f in runs:
+        print(
+            f"{name:>10} {slowdown:>5.0f} {f['markers']:>7} {f['frame_median_ms']:>9.1f}"
+            f" {f['frame_p95_ms']:>7.1f} {f['frame_max_ms']:>7.1f} {f['handle_median_ms']:>7.1f}"
+            f" {f['draw_median_ms']:>8.1f} {f['list_median_ms']:>8.1f}"
+            f" {f['long_tasks_per_s']:>6.2f} {f['long_task_ms_per_s']:>9.1f}"
+        )
+
+
+def start_server(port: int, n_tracks: int, static_from: str | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, "--serve", str(port), "--tracks", str(n_tracks)]
+    if static_from:
+        cmd += ["--static-from", static_from]
+    server = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's sensord
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("the server process failed (see above)")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/data/stats.json", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the server process did not answer within 30 s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def page_at(rev: str, into: Path) -> str:
+    """The page's files (index.html, its scripts and style) as they were at ``rev``."""
+    listing = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", rev, "sensord/web/static/"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for path in listing:
+        name = Path(path).name
+        if name.endswith((".html", ".css")) or (name.endswith(".js") and name != "leaflet.js"):
+            blob = subprocess.run(
+                ["git", "-C", str(ROOT), "show", f"{rev}:{path}"], check=True, capture_output=True
+            ).stdout
+            (into / name).write_bytes(blob)
+    return str(into)
 
 
 def main() -> None:
@@ -164,30 +295,19 @@ def main() -> None:
     p.add_argument("--tracks", type=int, default=1000)
     p.add_argument("--window", type=float, default=10.0, help="seconds per measurement")
     p.add_argument("--browser-only", action="store_true", help="skip the server CPU windows")
+    p.add_argument("--compare", metavar="REV", help="also measure the page of git revision REV")
+    p.add_argument("--cpu-slowdown", default="1", help="comma-separated CPU throttling rates")
+    p.add_argument("--rounds", type=int, default=1, help="alternations of the pages")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--static-from", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.tracks))
+        asyncio.run(serve(args.serve, args.tracks, args.static_from))
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), "--tracks", str(args.tracks)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's sensord
-    )
+    port = free_port()
+    server = start_server(port, args.tracks)
+    others: list[subprocess.Popen] = []
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise SystemExit("the server process failed (see above)")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/data/stats.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         time.sleep(2.0)
         print(f"web picture, {args.tracks} tracks at 1 Hz, {args.window:.0f} s windows")
         print(f"{'pages':>5} {'server CPU %':>12} {'per page %':>10} {'msgs/page/s':>11}")
@@ -200,19 +320,23 @@ def main() -> None:
             per_page = (cpu - base) / n if n else 0.0
             rate = received / n / args.window if n else 0.0
             print(f"{n:>5} {cpu:>12.1f} {per_page:>10.2f} {rate:>11.1f}")
-        figures = browser_figures(port, args.tracks, args.window)
-        if figures is None:
+        pages = {"this": port}
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.compare:
+                other = free_port()
+                others.append(start_server(other, args.tracks, page_at(args.compare, Path(tmp))))
+                pages = {args.compare[:10]: other, "this": port}
+            slowdowns = [float(x) for x in args.cpu_slowdown.split(",")]
+            runs = browser_runs(pages, args.tracks, args.window, slowdowns, args.rounds)
+        if runs is None:
             print("browser: no chromium/playwright here, frame times not measured")
         else:
-            print(
-                f"browser (1 page, {figures['markers']} markers, {figures['messages']} messages):"
-                f" frame interval median {figures['frame_median_ms']:.1f} ms,"
-                f" p95 {figures['frame_p95_ms']:.1f} ms, max {figures['frame_max_ms']:.1f} ms;"
-                f" applying one message median {figures['handle_median_ms']:.1f} ms,"
-                f" max {figures['handle_max_ms']:.1f} ms;"
-                f" redrawing the track list median {figures['list_median_ms']:.1f} ms"
-            )
+            print("browser: one page, frame intervals (requestAnimationFrame) and long tasks, ms")
+            print_browser(runs)
     finally:
+        for proc in others:
+            proc.terminate()
+            proc.communicate(timeout=10)
         server.terminate()
         out, _ = server.communicate(timeout=10)
     feeds = [json.loads(line) for line in out.splitlines() if line.startswith("{")]

@@ -43,3 +43,9 @@ def test_zone_event_before_the_track_is_kept_for_it():
     assert (
         snapshot["tracks"][0]["trail"] == [[52.5, 4.5]] and snapshot["tracks"][0]["hex"] == "abcdef"
     )
+
+
+def test_radar_receiver_carries_its_transmitter():
+    radar = Receiver("radar1", 51.9, 4.3, kind="radar", tx_lat_deg=52.05, tx_lon_deg=4.2)
+    assert radar.to_dict(0.0)["tx"] == [52.05, 4.2]
+    assert Receiver("rx0", 52.0, 4.5).to_dict(0.0)["tx"] is None

@@ -25,7 +25,10 @@ ONLINE_WITHIN_S = 5.0  # a receiver with a step this recent (wall clock) is onli
 
 @dataclass
 class Receiver:
-    """A sensor node on the map: its site, state and the farthest track seen per bearing."""
+    """A sensor node on the map: its site, state and the farthest track seen per bearing.
+
+    A radar node may carry its transmitter's position (``tx_lat_deg``, ``tx_lon_deg``): the
+    page draws the baseline from the transmitter to the node."""
 
     name: str
     lat_deg: float
@@ -36,6 +39,8 @@ class Receiver:
     last_seen_wall_s: float | None = None
     sync: str | None = None  # MLAT clock sync health, when the fusion node reports it
     coverage_m: list[float] = field(default_factory=lambda: [0.0] * COVERAGE_BINS)
+    tx_lat_deg: float | None = None  # a radar node's transmitter (illuminator)
+    tx_lon_deg: float | None = None
 
     def observe(self, lat_deg: float, lon_deg: float) -> None:
         """Extend the coverage with a track position seen by this receiver."""
@@ -57,6 +62,9 @@ class Receiver:
             "online": online,
             "sync": self.sync,
             "coverage_m": [round(r) for r in self.coverage_m],
+            "tx": None
+            if self.tx_lat_deg is None or self.tx_lon_deg is None
+            else [round(self.tx_lat_deg, 6), round(self.tx_lon_deg, 6)],
         }
 
 

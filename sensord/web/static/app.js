@@ -1,19 +1,19 @@
-/* sensord air picture: tracks over WebSocket, drawn with Leaflet on a vector basemap.
+/* sensord air picture: tracks over WebSocket, drawn on a vector basemap (Leaflet).
    Messages from /ws (see docs/web.md): snapshot (everything, on every connection),
-   tracks (changed states and drops), receivers, zone_events. The page sends nothing. */
+   tracks (changed states and drops), receivers, zone_events. The page sends nothing.
+   Messages only change state; the tracks are drawn on one canvas (tracklayer.js) at most
+   once per animation frame, and the track list at most once a second. */
 "use strict";
 
-const COLORS = { adsb: "#1f5fbf", mlat: "#d9730d", radar: "#c0162c" };
+const COLORS = TRACK_COLORS;
 const KIND_NAMES = { adsb: "ADS-B", mlat: "MLAT", radar: "radar only" };
-const LABEL_ZOOM = 8;        // labels shown from this zoom, or with few tracks
-const LABEL_MAX_TRACKS = 60;
-const ERROR_ZOOM = 9;        // 95 % uncertainty drawn from this zoom
 const TRAIL_POINTS = 120;
-const LIST_PERIOD_MS = 1000; // the track list is redrawn at most this often
-const LIST_MAX_ROWS = 200;   // rows drawn (the first of the sorted list); the rest counted
+const BAND_POINTS = 96;      // vertices per focal ellipse of a bistatic band
+const COVERAGE_PERIOD_MS = 10000;  // a receiver's grown coverage is redrawn at most this often
+const LIST_PERIOD_MS = 1000; // the track list is sorted and redrawn at most this often
 
 const state = {
-  tracks: new Map(),   // track_id -> {d: payload, marker, trail, err}
+  tracks: new Map(),   // track_id -> {d: payload, kind, label, wx, wy, trail, band}
   receivers: new Map(),
   zones: [],
   nowS: 0,
@@ -26,21 +26,27 @@ const state = {
   listDirty: true,
 };
 // read by the browser tests and benchmarks/bench_web.py
-window.sensord = { state, perf: { handleMs: [], frameMs: [], listMs: [] } };
+const perf = { handleMs: [], listMs: [], drawMs: [] };
+window.sensord = { state, perf };
 
 const map = L.map("map", { preferCanvas: true, worldCopyJump: true, zoomControl: true })
   .setView([52.0, 4.5], 7);
-window.sensord.map = map;
 const canvas = L.canvas({ padding: 0.3 });
 const layers = {
   zones: L.layerGroup().addTo(map),
   coverage: L.layerGroup().addTo(map),
-  trails: L.layerGroup().addTo(map),
-  errors: L.layerGroup().addTo(map),
   receivers: L.layerGroup().addTo(map),
-  tracks: L.layerGroup().addTo(map),
 };
-let basemapLoaded = false;
+const trackLayer = new TrackCanvas(state.tracks).addTo(map);
+Object.assign(window.sensord, {
+  map,
+  trackLayer,
+  layers,
+  /* Every track with a position: id, kind and its marker's page coordinates. */
+  markers: () => Array.from(state.tracks.values()).filter(t => t.wx !== null)
+    .map(t => Object.assign({ id: t.d.track_id, kind: t.kind }, trackLayer.pagePoint(t))),
+  pixel: (lat, lon) => trackLayer.pixel(lat, lon),
+});
 let tileLayer = null;
 let centred = false;
 
@@ -52,7 +58,6 @@ fetch("static/basemap.json").then(r => r.json()).then(geo => {
       ? { stroke: false, fillColor: "#f1efe6", fillOpacity: 1 }
       : { color: "#8a8a80", weight: 0.8, fill: false },
   }).addTo(map).bringToBack();
-  basemapLoaded = true;
 }).catch(() => {});
 
 function fmt(v, digits) {
@@ -62,144 +67,112 @@ function esc(s) {
   return String(s === null || s === undefined ? "" : s)
     .replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
-function hasPos(d) { return d.lat_deg !== null && d.lat_deg !== undefined && d.lon_deg !== null; }
+function hasPos(d) {
+  return d.lat_deg !== null && d.lat_deg !== undefined && d.lon_deg !== null && d.lon_deg !== undefined;
+}
 function kindOf(d) { return d.source === "mlat" || d.source === "radar" ? d.source : "adsb"; }
+function kindName(d) { return d.non_cooperative ? "non-cooperative" : KIND_NAMES[kindOf(d)]; }
 function label(d) { return d.callsign || (d.icao ? d.icao : d.track_id); }
-
-function arrowSvg(kind) {
-  const c = COLORS[kind];
-  const shape = kind === "radar"
-    ? '<path d="M10 1 L17 10 L10 19 L3 10 Z" fill="' + c + '" stroke="#000" stroke-width="0.8"/>'
-      + '<path d="M10 1 L10 -5" stroke="#000" stroke-width="1.5"/>'
-    : '<path d="M10 1 L16 18 L10 14 L4 18 Z" fill="' + c + '" stroke="#000" stroke-width="0.8"/>';
-  return '<svg width="20" height="20" viewBox="0 0 20 20">' + shape + "</svg>";
+function flat(points) {
+  const out = [];
+  for (const [lat, lon] of points) out.push(worldX(lon), worldY(lat));
+  return out;
+}
+function bandKey(b) {
+  return [b.bistatic_range_m, b.bistatic_range_sigma_m].concat(b.tx || [], b.rx || []).join(",");
 }
 
-function makeMarker(id, d) {
-  const kind = kindOf(d);
-  const icon = L.divIcon({
-    className: "",
-    html: '<div class="ac k-' + kind + '" data-track="' + esc(id) + '">' + arrowSvg(kind)
-      + '<span class="lbl"></span></div>',
-    iconSize: [20, 20],
-    iconAnchor: [10, 10],
-  });
-  const marker = L.marker([d.lat_deg, d.lon_deg], { icon, keyboard: false });
-  marker.on("click", () => select(id));
-  marker.addTo(layers.tracks);
-  marker.kind = kind;
-  return marker;
-}
-
-function styleMarker(t) {
-  const el = t.marker.getElement();
-  if (!el) return;
-  const div = el.firstChild;
-  const svg = div.firstChild;
-  const heading = t.d.track_deg === null || t.d.track_deg === undefined ? 0 : t.d.track_deg;
-  svg.style.transform = "rotate(" + heading + "deg)";
-  div.lastChild.textContent = label(t.d) + " " + (t.d.alt_baro_ft === null ? "" : fmt(t.d.alt_baro_ft) + " ft");
-  div.classList.toggle("coasting", t.d.status === "coasting");
-  div.classList.toggle("sel", state.selected === t.d.track_id);
-}
-
+/* Take one track state: its place in world pixels, its trail, its bistatic band. */
 function upsert(d, trail) {
   const id = d.track_id;
   let t = state.tracks.get(id);
-  const kind = kindOf(d);
   if (!t) {
-    t = { d, marker: null, trail: null, err: null, seenWall: performance.now() };
+    t = { d, kind: null, label: "", labelWidth: null, wx: null, wy: null, trail: null,
+      band: null, bandKey: null };
     state.tracks.set(id, t);
+    if (trail) t.trail = flat(trail.slice(-TRAIL_POINTS));
   }
   t.d = d;
-  t.seenWall = performance.now();
+  t.kind = kindOf(d);
+  const text = label(d) + (d.alt_baro_ft === null || d.alt_baro_ft === undefined ? "" : " " + fmt(d.alt_baro_ft) + " ft");
+  if (text !== t.label) { t.label = text; t.labelWidth = null; }
   if (hasPos(d)) {
-    const ll = [d.lat_deg, d.lon_deg];
-    if (t.marker && t.marker.kind !== kind) {
-      layers.tracks.removeLayer(t.marker); t.marker = null;
-      if (t.trail) t.trail.setStyle({ color: COLORS[kind] });
+    t.wx = worldX(d.lon_deg); t.wy = worldY(d.lat_deg);
+    const p = t.trail || (t.trail = []);
+    if (p.length < 2 || p[p.length - 2] !== t.wx || p[p.length - 1] !== t.wy) {
+      p.push(t.wx, t.wy);
+      if (p.length > 2 * TRAIL_POINTS) p.splice(0, 2);
     }
-    if (!t.marker) t.marker = makeMarker(id, d); else t.marker.setLatLng(ll);
-    if (!t.trail) {
-      t.trail = L.polyline(trail || [], { renderer: canvas, color: COLORS[kind], weight: 1.5,
-        opacity: 0.7, interactive: false }).addTo(layers.trails);
-    }
-    const pts = t.trail.getLatLngs();
-    const last = pts.length ? pts[pts.length - 1] : null;
-    if (!last || last.lat !== ll[0] || last.lng !== ll[1]) {
-      if (pts.length >= TRAIL_POINTS) { pts.shift(); t.trail.setLatLngs(pts); }
-      t.trail.addLatLng(ll);
-    }
-    styleMarker(t);
-    drawError(t);
-  } else if (t.marker) {
-    removeGraphics(t);
-  }
-}
-
-function drawError(t) {
-  const show = map.getZoom() >= ERROR_ZOOM && hasPos(t.d) && t.d.h_err95_m;
-  if (!show) {
-    if (t.err) { layers.errors.removeLayer(t.err); t.err = null; }
-    return;
-  }
-  const ll = [t.d.lat_deg, t.d.lon_deg];
-  if (!t.err) {
-    t.err = L.circle(ll, { radius: t.d.h_err95_m, renderer: canvas, color: COLORS[kindOf(t.d)],
-      weight: 1, fillOpacity: 0.08, interactive: false }).addTo(layers.errors);
   } else {
-    t.err.setLatLng(ll); t.err.setRadius(t.d.h_err95_m);
+    t.wx = t.wy = null; t.trail = null;
   }
-}
-
-function removeGraphics(t) {
-  if (t.marker) { layers.tracks.removeLayer(t.marker); t.marker = null; }
-  if (t.trail) { layers.trails.removeLayer(t.trail); t.trail = null; }
-  if (t.err) { layers.errors.removeLayer(t.err); t.err = null; }
+  const key = !hasPos(d) && d.bistatic ? bandKey(d.bistatic) : null;
+  if (key !== t.bandKey) {
+    t.bandKey = key;
+    const band = key === null ? null : bistaticBand(d.bistatic, BAND_POINTS);
+    t.band = band && { outer: flat(band.outer), inner: flat(band.inner) };
+  }
+  trackLayer.dirty = true;
 }
 
 function drop(id) {
-  const t = state.tracks.get(id);
-  if (!t) return;
-  removeGraphics(t);
-  state.tracks.delete(id);
+  if (!state.tracks.delete(id)) return;
+  trackLayer.dirty = true;
   if (state.selected === id) select(null);
 }
 
 function select(id) {
-  const prev = state.selected;
   state.selected = id;
-  for (const key of [prev, id]) {
-    const t = key && state.tracks.get(key);
-    if (t && t.marker) styleMarker(t);
-  }
+  trackLayer.selected = id;
+  trackLayer.dirty = true;
   state.listDirty = true;
   renderDetail();
+  wake();
 }
+
+function bistaticText(b) {
+  return "range " + fmt(b.bistatic_range_m / 1000, 2) + " km (\u03c3 " + fmt(b.bistatic_range_sigma_m) + " m)"
+    + ", rate " + fmt(b.range_rate_mps, 1) + " m/s (\u03c3 " + fmt(b.range_rate_sigma_mps, 1) + ")"
+    + ", Doppler " + fmt(b.doppler_hz, 1) + " Hz";
+}
+function place(p) { return p ? fmt(p[0], 5) + ", " + fmt(p[1], 5) : ""; }
 
 function renderDetail() {
   const box = document.getElementById("detail");
   const t = state.selected && state.tracks.get(state.selected);
-  if (!t) { box.hidden = true; box.innerHTML = ""; return; }
-  const d = t.d;
+  if (!t) { box.hidden = true; box.innerHTML = ""; box.dataset.html = ""; return; }
+  const d = t.d, b = d.bistatic;
+  const hasEllipse = d.err95_major_m !== null && d.err95_major_m !== undefined;
   const rows = [
     ["track", d.track_id], ["ICAO", d.icao || "none (no transponder)"], ["callsign", d.callsign],
-    ["kind", KIND_NAMES[kindOf(d)]], ["status", d.status], ["squawk", d.squawk],
-    ["category", d.category],
-    ["position", hasPos(d) ? fmt(d.lat_deg, 5) + ", " + fmt(d.lon_deg, 5) : "none"],
-    ["altitude", d.alt_baro_ft === null ? "" : fmt(d.alt_baro_ft) + " ft baro"
-      + (d.alt_geom_ft === null ? "" : ", " + fmt(d.alt_geom_ft) + " ft geom")],
-    ["speed", d.gs_kt === null ? "" : fmt(d.gs_kt, 1) + " kt, track " + fmt(d.track_deg, 1) + "\u00b0"],
-    ["vertical rate", d.vrate_fpm === null ? "" : fmt(d.vrate_fpm) + " ft/min"],
-    ["uncertainty (95 %)", (d.h_err95_m === null ? "" : fmt(d.h_err95_m) + " m horizontal")
-      + (d.v_err95_m === null ? "" : ", " + fmt(d.v_err95_m) + " m vertical")],
+    ["kind", KIND_NAMES[kindOf(d)]],
+    ["non-cooperative", d.non_cooperative ? "yes: radar only, no transponder heard" : null],
+    ["status", d.status], ["squawk", d.squawk], ["category", d.category],
+    ["position", hasPos(d) ? fmt(d.lat_deg, 5) + ", " + fmt(d.lon_deg, 5)
+      : b ? "none: on the bistatic band drawn" : "none"],
+    ["altitude", d.alt_baro_ft === null || d.alt_baro_ft === undefined ? "" : fmt(d.alt_baro_ft) + " ft baro"
+      + (d.alt_geom_ft === null || d.alt_geom_ft === undefined ? "" : ", " + fmt(d.alt_geom_ft) + " ft geom")],
+    ["speed", d.gs_kt === null || d.gs_kt === undefined ? "" : fmt(d.gs_kt, 1) + " kt, track " + fmt(d.track_deg, 1) + "\u00b0"],
+    ["vertical rate", d.vrate_fpm === null || d.vrate_fpm === undefined ? "" : fmt(d.vrate_fpm) + " ft/min"],
+    ["uncertainty (95 %)", (d.h_err95_m === null || d.h_err95_m === undefined ? "" : fmt(d.h_err95_m) + " m horizontal")
+      + (d.v_err95_m === null || d.v_err95_m === undefined ? "" : ", " + fmt(d.v_err95_m) + " m vertical")],
+    ["95 % ellipse, semi-axes", hasEllipse ? fmt(d.err95_major_m) + " m \u00d7 " + fmt(d.err95_minor_m)
+      + " m, major axis " + fmt(d.err95_orient_deg) + "\u00b0 from north" : null],
+  ];
+  if (b) {
+    rows.push(["radar node", b.node],
+      ["bistatic range", fmt(b.bistatic_range_m) + " m (\u03c3 " + fmt(b.bistatic_range_sigma_m) + " m)"],
+      ["range rate", fmt(b.range_rate_mps, 1) + " m/s (\u03c3 " + fmt(b.range_rate_sigma_mps, 1) + " m/s)"],
+      ["Doppler", fmt(b.doppler_hz, 1) + " Hz"],
+      ["transmitter", place(b.tx)], ["receiver", place(b.rx)]);
+  }
+  rows.push(
     ["sources", KIND_NAMES[kindOf(d)]],
     ["sensors", (d.sensors || []).join(", ")],
     ["updates", d.n_updates],
     ["update age", fmt(Math.max(0, state.nowS - d.last_update_s), 1) + " s"],
     ["track age", fmt(d.age_s, 1) + " s"],
-    ["time (UTC)", d.utc ? new Date(d.utc * 1000).toISOString().replace("T", " ").slice(0, 21) : ""],
-  ];
+    ["time (UTC)", d.utc ? new Date(d.utc * 1000).toISOString().replace("T", " ").slice(0, 21) : ""]);
   let html = '<button class="close" title="close">\u00d7</button><b>' + esc(label(d)) + "</b>"
     + '<table id="detail-fields">' + rows.filter(r => r[1] !== null && r[1] !== undefined && r[1] !== "")
       .map(r => "<tr><td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td></tr>").join("") + "</table>";
@@ -208,9 +181,19 @@ function renderDetail() {
     html += "<div>last events</div><ul>" + events.map(e => "<li>" + fmt(e.t_s, 1) + " s: "
       + esc(e.event) + (e.zone ? " " + esc(e.zone) : "") + "</li>").join("") + "</ul>";
   }
+  if (html === box.dataset.html && !box.hidden) return;  // unchanged: no layout
+  box.dataset.html = html;
   box.innerHTML = html;
   box.hidden = false;
   box.querySelector(".close").onclick = () => select(null);
+}
+
+/* Replace an element's HTML only when it changed (each change costs a layout). */
+const shownHtml = new Map();
+function setHtml(id, html) {
+  if (shownHtml.get(id) === html) return;
+  shownHtml.set(id, html);
+  document.getElementById(id).innerHTML = html;
 }
 
 function sortValue(d, key) {
@@ -220,14 +203,52 @@ function sortValue(d, key) {
   return v === null || v === undefined ? null : v;
 }
 
+/* The track list: sorted once a second; only the rows in view (and a few around them)
+   are in the DOM, between two spacer rows, so a thousand tracks cost a screenful of rows. */
+const listBox = document.querySelector("#tracks").parentElement;
+const listBody = document.querySelector("#tracks tbody");
+const LIST_OVERSCAN = 8;
+let listRows = [];
+let listHtml = "";
+let rowPx = 18;           // measured from the first row drawn
+let rowPxMeasured = false;
+let rowsWanted = false;   // scrolled: redraw the rows in view on the next frame
+
+function rowHtml(d) {
+  return '<tr data-track="' + esc(d.track_id) + '"'
+    + (d.track_id === state.selected ? ' class="sel"' : "") + "><td>" + esc(d.hex) + "</td><td>"
+    + esc(d.callsign) + '</td><td class="k-' + kindOf(d) + '">' + kindName(d) + "</td><td>"
+    + fmt(d.alt_baro_ft) + "</td><td>" + fmt(d.gs_kt) + "</td><td>" + fmt(d.track_deg)
+    + "</td><td>" + fmt(d.h_err95_m) + "</td><td>" + fmt(Math.max(0, state.nowS - d.last_update_s), 1)
+    + "</td></tr>";
+}
+function spacer(px) { return px > 0 ? '<tr class="pad"><td colspan="8" style="height:' + px + 'px"></td></tr>' : ""; }
+
+function renderRows() {
+  rowsWanted = false;
+  const first = Math.max(0, Math.floor(listBox.scrollTop / rowPx) - LIST_OVERSCAN);
+  const last = Math.min(listRows.length, first + Math.ceil(listBox.clientHeight / rowPx) + 2 * LIST_OVERSCAN);
+  const html = spacer(first * rowPx) + listRows.slice(first, last).map(rowHtml).join("")
+    + spacer((listRows.length - last) * rowPx);
+  if (html === listHtml) return;  // the rows in view are unchanged: no DOM work
+  listHtml = html;
+  listBody.innerHTML = html;
+  if (!rowPxMeasured) {  // reading a row's height forces a layout: once
+    const row = listBody.querySelector("tr[data-track]");
+    const px = row ? row.getBoundingClientRect().height : 0;
+    if (px > 0) { rowPx = px; rowPxMeasured = true; }
+  }
+}
+listBox.addEventListener("scroll", () => { rowsWanted = true; wake(); }, { passive: true });
+
 function renderList() {
   state.listDirty = false;
   const rows = [];
   const nopos = [];
   const counts = { adsb: 0, mlat: 0, radar: 0 };
   for (const t of state.tracks.values()) {
-    counts[kindOf(t.d)] += 1;
-    if (kindOf(t.d) === "radar" && !hasPos(t.d)) nopos.push(t.d); else rows.push(t.d);
+    counts[t.kind] += 1;
+    if (t.kind === "radar" && !hasPos(t.d)) nopos.push(t.d); else rows.push(t.d);
   }
   const key = state.sortKey, dir = state.sortDir;
   rows.sort((a, b) => {
@@ -237,28 +258,31 @@ function renderList() {
     if (y === null) return -1;
     return (x < y ? -1 : 1) * dir;
   });
-  const html = rows.slice(0, LIST_MAX_ROWS).map(d => '<tr data-track="' + esc(d.track_id) + '"'
-    + (d.track_id === state.selected ? ' class="sel"' : "") + "><td>" + esc(d.hex) + "</td><td>"
-    + esc(d.callsign) + '</td><td class="k-' + kindOf(d) + '">' + KIND_NAMES[kindOf(d)] + "</td><td>"
-    + fmt(d.alt_baro_ft) + "</td><td>" + fmt(d.gs_kt) + "</td><td>" + fmt(d.track_deg)
-    + "</td><td>" + fmt(d.h_err95_m) + "</td><td>" + fmt(Math.max(0, state.nowS - d.last_update_s), 1)
-    + "</td></tr>").join("");
-  document.querySelector("#tracks tbody").innerHTML = html;
-  document.getElementById("ntracks").textContent = rows.length > LIST_MAX_ROWS
-    ? rows.length + " (first " + LIST_MAX_ROWS + " listed)" : rows.length;
-  document.getElementById("nopos").innerHTML = nopos.map(d => '<li data-track="' + esc(d.track_id)
-    + '">' + esc(d.track_id) + (d.sensors && d.sensors.length ? " (" + esc(d.sensors.join(", ")) + ")" : "")
-    + " " + esc(d.status) + "</li>").join("");
-  document.getElementById("nnopos").textContent = nopos.length;
-  document.getElementById("counts").textContent = "ADS-B " + counts.adsb + " \u00b7 MLAT "
-    + counts.mlat + " \u00b7 radar " + counts.radar + " \u00b7 t = " + fmt(state.nowS, 1) + " s";
+  listRows = rows;
+  renderRows();
+  setHtml("ntracks", String(rows.length));
+  setHtml("nopos", nopos.map(d => '<li data-track="' + esc(d.track_id)
+    + '"' + (d.track_id === state.selected ? ' class="sel"' : "") + "><b>" + esc(d.track_id) + "</b>"
+    + (d.bistatic ? " " + esc(d.bistatic.node) + ": " + esc(bistaticText(d.bistatic))
+      : d.sensors && d.sensors.length ? " (" + esc(d.sensors.join(", ")) + ")" : "")
+    + " \u00b7 " + esc(d.status) + "</li>").join(""));
+  setHtml("nnopos", String(nopos.length));
+  setHtml("counts", "ADS-B " + counts.adsb + " \u00b7 MLAT " + counts.mlat + " \u00b7 radar "
+    + counts.radar + " \u00b7 t = " + fmt(state.nowS, 1) + " s");
   document.querySelectorAll("#tracks th").forEach(th => {
     th.classList.toggle("asc", th.dataset.key === key && dir > 0);
     th.classList.toggle("desc", th.dataset.key === key && dir < 0);
   });
-  map.getContainer().classList.toggle("labels",
-    map.getZoom() >= LABEL_ZOOM || state.tracks.size <= LABEL_MAX_TRACKS);
   if (state.selected) renderDetail();
+}
+
+/* Centre on a track: its position, or the whole band of a bistatic one. */
+function showTrack(t) {
+  if (hasPos(t.d)) map.panTo([t.d.lat_deg, t.d.lon_deg]);
+  else if (t.d.bistatic) {
+    const band = bistaticBand(t.d.bistatic, 32);
+    if (band) map.fitBounds(band.outer, { maxZoom: 11 });
+  }
 }
 
 document.querySelector("#tracks thead").addEventListener("click", ev => {
@@ -271,37 +295,65 @@ document.querySelector("#tracks thead").addEventListener("click", ev => {
 document.querySelector("#tracks tbody").addEventListener("click", ev => {
   const tr = ev.target.closest("tr");
   if (!tr) return;
-  const id = tr.dataset.track;
-  select(id);
-  const t = state.tracks.get(id);
-  if (t && hasPos(t.d)) map.panTo([t.d.lat_deg, t.d.lon_deg]);
+  select(tr.dataset.track);
+  const t = state.tracks.get(tr.dataset.track);
+  if (t) showTrack(t);
 });
 document.getElementById("nopos").addEventListener("click", ev => {
   const li = ev.target.closest("li");
-  if (li) select(li.dataset.track);
+  if (!li) return;
+  select(li.dataset.track);
+  const t = state.tracks.get(li.dataset.track);
+  if (t) showTrack(t);
 });
+map.on("click", ev => {
+  const id = trackLayer.hit(ev.containerPoint);
+  if (id !== null) select(id);
+});
+let hoverPoint = null;
+map.on("mousemove", ev => { hoverPoint = ev.containerPoint; wake(); });
+map.on("mouseout", () => { hoverPoint = null; map.getContainer().classList.remove("over-track"); });
 
-function destination(lat, lon, bearingDeg, rangeM) {
-  const R = 6371008.8, d = rangeM / R, b = bearingDeg * Math.PI / 180;
-  const p1 = lat * Math.PI / 180, l1 = lon * Math.PI / 180;
-  const p2 = Math.asin(Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(b));
-  const l2 = l1 + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(p1), Math.cos(d) - Math.sin(p1) * Math.sin(p2));
-  return [p2 * 180 / Math.PI, l2 * 180 / Math.PI];
-}
-
+/* Receivers are redrawn when their state changes, and for a grown coverage at most every
+   COVERAGE_PERIOD_MS (redrawing the coverage redraws the basemap's canvas); in between only
+   the range-Doppler pictures are renewed. */
+let receiversShown = "";
+let coverageShownAt = -Infinity;
 function renderReceivers(list) {
+  const rd = (state.config && state.config.range_doppler) || [];
+  const json = JSON.stringify([list.map(r => Object.assign({}, r, { coverage_m: null })), rd]);
+  const now = performance.now();
+  if (json === receiversShown && now - coverageShownAt < COVERAGE_PERIOD_MS) {
+    document.querySelectorAll("#receivers img").forEach(img => {
+      img.src = img.src.replace(/\?t=\d+$/, "?t=" + Date.now());
+    });
+    return;
+  }
+  receiversShown = json;
+  coverageShownAt = now;
   layers.receivers.clearLayers();
   layers.coverage.clearLayers();
   state.receivers.clear();
-  const rd = (state.config && state.config.range_doppler) || [];
   const items = [];
   for (const r of list) {
     state.receivers.set(r.name, r);
     const cls = r.online ? "online" : "offline";
+    let baseline = "";
+    if (r.tx) {  // a radar node's transmitter: the baseline to it, and a mast
+      L.polyline([r.tx, [r.lat, r.lon]], { renderer: canvas, color: COLORS.radar, weight: 1.5,
+        opacity: 0.8, interactive: false }).addTo(layers.receivers);
+      L.marker(r.tx, {
+        icon: L.divIcon({ className: "", html: '<div class="txmark" data-tx="' + esc(r.name) + '"></div>',
+          iconSize: [12, 12], iconAnchor: [6, 10] }),
+        title: "transmitter of " + r.name, keyboard: false,
+      }).addTo(layers.receivers);
+      baseline = ", transmitter " + place(r.tx) + ", baseline "
+        + fmt(rangeBearing(r.tx[0], r.tx[1], r.lat, r.lon)[0] / 1000, 1) + " km";
+    }
     L.marker([r.lat, r.lon], {
       icon: L.divIcon({ className: "", html: '<div class="rx ' + cls + '" data-receiver="' + esc(r.name) + '"></div>',
         iconSize: [10, 10], iconAnchor: [5, 5] }),
-      title: r.name + " (" + cls + ")",
+      title: r.name + " (" + cls + ")", keyboard: false,
     }).addTo(layers.receivers);
     const bins = r.coverage_m || [];
     // measured coverage: the farthest track seen in each bearing sector, joined
@@ -313,7 +365,7 @@ function renderReceivers(list) {
         fillOpacity: 0.03, interactive: false }).addTo(layers.coverage);
     }
     items.push("<li>" + esc(r.name) + " (" + esc(r.kind) + ') <span class="state-' + cls + '">' + cls + "</span>"
-      + (r.sync ? ", sync " + esc(r.sync) : "")
+      + (r.sync ? ", sync " + esc(r.sync) : "") + esc(baseline)
       + (rd.includes(r.name) ? '<br><img alt="range-Doppler map of ' + esc(r.name)
         + '" src="data/range_doppler/' + encodeURIComponent(r.name) + ".png?t=" + Date.now() + '">' : "")
       + "</li>");
@@ -367,6 +419,11 @@ function onMessage(msg) {
   state.listDirty = true;
 }
 
+function record(list, value) {
+  list.push(value);
+  if (list.length > 600) list.shift();
+}
+
 let socket = null;
 let retryMs = 500;
 function connect() {
@@ -381,9 +438,8 @@ function connect() {
   socket.onmessage = ev => {
     const t0 = performance.now();
     try { onMessage(JSON.parse(ev.data)); } catch (e) { console.error(e); }
-    const perf = window.sensord.perf.handleMs;
-    perf.push(performance.now() - t0);
-    if (perf.length > 600) perf.shift();
+    record(perf.handleMs, performance.now() - t0);
+    wake();
   };
   socket.onclose = () => {
     state.connected = false;
@@ -394,27 +450,40 @@ function connect() {
   };
 }
 
-map.on("zoomend", () => {
-  for (const t of state.tracks.values()) drawError(t);
-  state.listDirty = true;
-});
+map.on("zoomend", () => { state.listDirty = true; wake(); });
 
-let lastList = 0;
-let lastFrame = performance.now();
-function frame(now) {
-  const frames = window.sensord.perf.frameMs;
-  frames.push(now - lastFrame);
-  if (frames.length > 600) frames.shift();
-  lastFrame = now;
-  if (state.listDirty && now - lastList >= LIST_PERIOD_MS) {
-    lastList = now;
-    const t0 = performance.now();
-    renderList();
-    const list = window.sensord.perf.listMs;
-    list.push(performance.now() - t0);
-    if (list.length > 600) list.shift();
-  }
-  requestAnimationFrame(frame);
+/* One animation frame does the drawing that is due: the tracks when they changed, else the
+   list when it changed and a second has passed. No frame is asked for while nothing
+   changes, so an idle page costs nothing. */
+let lastList = -LIST_PERIOD_MS;
+let frameAsked = false;
+let listTimer = null;
+function wake() {
+  if (!frameAsked) { frameAsked = true; requestAnimationFrame(frame); }
 }
-requestAnimationFrame(frame);
+function frame(now) {
+  frameAsked = false;
+  if (trackLayer.dirty) {
+    const t0 = performance.now();
+    trackLayer.redraw();
+    record(perf.drawMs, performance.now() - t0);
+    if (state.listDirty) wake();  // the list in a frame of its own
+  } else if (state.listDirty) {
+    const wait = lastList + LIST_PERIOD_MS - now;
+    if (wait <= 0) {
+      lastList = now;
+      const t0 = performance.now();
+      renderList();
+      record(perf.listMs, performance.now() - t0);
+    } else if (listTimer === null) {
+      listTimer = setTimeout(() => { listTimer = null; wake(); }, wait);
+    }
+  }
+  if (rowsWanted) renderRows();
+  if (hoverPoint) {
+    map.getContainer().classList.toggle("over-track", trackLayer.hit(hoverPoint) !== null);
+    hoverPoint = null;
+  }
+}
+wake();
 connect();
