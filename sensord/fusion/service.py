@@ -236,13 +236,13 @@ class FusionService:
             shown = self.web.web.picture.receivers.get(name)
             radar = self.fuser.radar.nodes.get(name) if self.fuser.radar else None
             receiver = shown or Receiver(
-                name,
-                state.site.lat_deg,
-                state.site.lon_deg,
-                state.site.alt_m,
-                kind="radar" if radar is not None else "adsb",
+                name, state.site.lat_deg, state.site.lon_deg, state.site.alt_m
             )
             receiver.lat_deg, receiver.lon_deg = state.site.lat_deg, state.site.lon_deg
+            if radar is not None:  # its transmitter: the baseline on the map
+                receiver.kind = "radar"
+                receiver.tx_lat_deg = radar.bistatic.tx.lat_deg
+                receiver.tx_lon_deg = radar.bistatic.tx.lon_deg
             receiver.online = state.online is not False
             receiver.sync = sync.get(name, {}).get("state")
             self.web.web.set_receiver(receiver)
