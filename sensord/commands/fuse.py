@@ -2,8 +2,9 @@
 
 With ``-c fuse.toml`` it subscribes to every node's detections over MQTT and publishes
 fused tracks (``sensord.fusion.service``). With ``--recording NODE=PATH@LAT,LON,ALT_M``
-(repeated) it replays several recordings through one fusion tracker without a broker and
-prints the fused track updates as JSON lines (the MQTT payload, as ``sensord track``).
+(repeated) and ``--radar-recording NODE=PATH@TX@RX@CARRIER_HZ`` it replays several
+receivers' and radars' recordings through one fusion tracker without a broker and prints
+the fused track updates as JSON lines (the MQTT payload, as ``sensord track``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--config", help="fusion node configuration (TOML): the MQTT service")
     p.add_argument("--recording", action="append", default=[], metavar="NODE=PATH@LAT,LON,ALT_M",
                    help="replay a node's recording (repeat for each node); no broker")  # fmt: skip
+    p.add_argument("--radar-recording", action="append", default=[],
+                   metavar="NODE=PATH@TX_LAT,TX_LON,TX_ALT_M@RX_LAT,RX_LON,RX_ALT_M@CARRIER_HZ",
+                   help="replay a radar node's two-channel recording (repeatable)")  # fmt: skip
     p.add_argument(
         "--jsonl", action="store_true", help="print every fused track update (JSON lines)"
     )
@@ -49,9 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.recording and args.config:
+    replay = args.recording or args.radar_recording
+    if replay and args.config:
         raise UserError("give either -c CONFIG (MQTT) or --recording ..., not both")
-    if args.recording:
+    if replay:
         return _replay(args)
     if not args.config:
         raise UserError(
@@ -64,11 +69,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from sensord.fusion.fuser import Fuser, FusionConfig
-    from sensord.fusion.recordings import RecordingSpec, fuse_recordings
+    from sensord.fusion.recordings import RadarRecordingSpec, RecordingSpec, fuse_recordings
 
     if not 0 <= args.reorder_window <= 30 or not 0 <= args.dedup_window <= 5:
         raise UserError("--reorder-window must be 0..30 s and --dedup-window 0..5 s")
     specs = [RecordingSpec.parse(text) for text in args.recording]
+    radars = [RadarRecordingSpec.parse(text) for text in args.radar_recording]
     fuser = Fuser(
         FusionConfig(
             site=args.site, reorder_window_s=args.reorder_window, dedup_window_s=args.dedup_window
@@ -83,7 +89,7 @@ def _replay(args: argparse.Namespace) -> int:
     out = sys.stdout
     n = 0
     tracks: set[str] = set()
-    for updates in fuse_recordings(specs, fuser, mlat=mlat):
+    for updates in fuse_recordings(specs, fuser, mlat=mlat, radars=radars):
         for update in updates:
             tracks.add(update.track_id)
             n += 1
@@ -100,5 +106,7 @@ def _replay(args: argparse.Namespace) -> int:
         f"{name}: {c['used']} used, {c['duplicates']} duplicates"
         for name, c in stats["nodes"].items()
     )
+    if "radar" in stats:
+        nodes += f"; radar: {stats['radar']['located']} targets located"
     print(f"{n} fused track updates, {len(tracks)} tracks; {nodes}", file=sys.stderr)
     return 0
