@@ -19,8 +19,20 @@ from sensord.sim.scenario import Scenario
 
 
 def _demo(*extra: str) -> subprocess.CompletedProcess:
+    """``sensord demo --single``: one receiver (the fused default is tested on its own)."""
     return subprocess.run(
-        [sys.executable, "-m", "sensord", "demo", "--speed", "max", "--duration", "8", *extra],
+        [
+            sys.executable,
+            "-m",
+            "sensord",
+            "demo",
+            "--single",
+            "--speed",
+            "max",
+            "--duration",
+            "8",
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -36,6 +48,33 @@ def test_demo_with_embedded_broker_completes_and_reports_tracks():
     n_tracks = int(re.search(r"tracks +(\d+) \((\d+) confirmed\)", out.stdout).group(2))
     assert n_tracks >= 6  # of the 8 aircraft in the bundled scenario
     assert "max range" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_the_default_demo_fuses_every_sensor_kind(broker):
+    """Five receivers and a passive radar through one fusion node: ADS-B tracks, MLAT
+    tracks of the Mode S-only aircraft, radar echoes on transponder tracks and radar-only
+    tracks in range-Doppler, all published; the first line says where the picture is."""
+    sub = Subscriber(broker.port)
+    time.sleep(0.3)
+    out = subprocess.run(
+        [sys.executable, "-m", "sensord", "demo", "--speed", "max", "--duration", "10",
+         "--broker", f"127.0.0.1:{broker.port}", "--node", "fz"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    time.sleep(0.5)
+    sub.close()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("air picture: open http://127.0.0.1:")
+    states = [json.loads(p) for t, p, _ in sub.messages if "/fz/tracks/" in t and p]
+    adsb = {s["icao"] for s in states if s["source"] == "adsb" and s["status"] == "confirmed"}
+    mlat = {s["icao"] for s in states if s["source"] == "mlat"}
+    echoed = {s["icao"] for s in states if s["icao"] and "radar1" in s["sensors"]}
+    radar_only = [s for s in states if s["bistatic"] is not None]
+    assert len(adsb) >= 6, adsb
+    assert mlat and mlat <= {"E00000", "E00001", "E00002"}, mlat  # the Mode S-only ones
+    assert echoed, "no radar echo updated a transponder's track"
+    assert radar_only and all(s["non_cooperative"] and s["lat_deg"] is None for s in radar_only)
+    assert "tracks by kind:" in out.stdout and "Traceback" not in out.stderr
 
 
 def test_demo_publishes_tracks_to_a_given_broker(broker):
@@ -82,7 +121,18 @@ def test_demo_says_its_embedded_broker_has_stopped():
 
 def test_demo_hold_keeps_the_embedded_broker_and_its_tracks_until_stopped():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensord", "demo", "--speed", "max", "--duration", "4", "--hold"],
+        [
+            sys.executable,
+            "-m",
+            "sensord",
+            "demo",
+            "--single",
+            "--speed",
+            "max",
+            "--duration",
+            "4",
+            "--hold",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -137,6 +187,7 @@ def test_demo_serves_beast_and_sbs_to_tcp_clients():
             "-m",
             "sensord",
             "demo",
+            "--single",
             "--speed",
             "4",
             "--duration",

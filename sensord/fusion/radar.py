@@ -10,8 +10,8 @@ predicted bistatic range and rate:
    confirms and calibrates the radar.
 2. **Radar-only tracks.** What no track takes feeds the node's range-Doppler tracker
    (``RangeDopplerTracker``): one bistatic pair cannot fix a position, so those tracks
-   are published as such, ``non_cooperative`` with their ``bistatic`` range and rate, id
-   ``radar:<node>:<n>``.
+   are published as such once confirmed, ``non_cooperative`` with their ``bistatic``
+   range and rate, id ``radar:<node>:<n>``.
 3. **Geolocation.** When range-Doppler tracks of two or more radar nodes fit one
    trajectory (``sensord.radar.locate``), they become one track of the fusion tracker
    with a position (id ``R<n>``, ``non_cooperative``), which the nodes' detections then
@@ -201,11 +201,14 @@ class RadarFusion:
                 while hist and hist[0][0] < utc - HISTORY_S:
                     hist.popleft()
                 node.first_utc.setdefault(tr.track_id, utc)
-            out.append(self._rd_update(node, tr, utc))
+            if tr.confirmed:  # a tentative one is a detection or two: not published
+                out.append(self._rd_update(node, tr, utc))
         alive = {tr.track_id for tr in live}
         for track_id, tr in before.items():
             if track_id not in alive:
-                out.append(self._rd_update(node, tr, utc, dropped=True))
+                dropped = self._rd_update(node, tr, utc, dropped=True)
+                if tr.confirmed:
+                    out.append(dropped)
         return out
 
     def _rd_update(self, node: RadarNodeState, tr: RadarTrack, utc: float,

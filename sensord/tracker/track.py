@@ -70,6 +70,8 @@ class Track:
     def took(self, d_source: str) -> None:
         """The filter took a measurement from a detection of kind ``d_source``."""
         kind = position_kind(d_source)
+        if kind == "radar" and self.position_source not in (None, "radar"):
+            return  # a bistatic echo refines a transponder's (or MLAT's) track, not replaces it
         if kind is not None:
             self.position_source = kind
 

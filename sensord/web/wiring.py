@@ -28,14 +28,17 @@ class WebOutputs:
         publisher=None,
         registry=None,
         announce: bool = True,
+        receivers: list[Receiver] | None = None,
     ) -> None:
+        """``receivers``: the sensors drawn on the map (default: the node itself at site)."""
         self.web = None
         self.zones = ZoneSink(zones, registry) if zones else None
         if settings is not None:
             from sensord.web.sink import WebSink  # aiohttp only when served
 
-            receiver = Receiver(node, site.lat_deg, site.lon_deg, site.alt_m)
-            self.web = WebSink(settings, node, [receiver], zones, announce)
+            if receivers is None:
+                receivers = [Receiver(node, site.lat_deg, site.lon_deg, site.alt_m)]
+            self.web = WebSink(settings, node, receivers, zones, announce)
             if registry is not None:
                 registry.register(WebCollector(self.web))
         if self.zones is not None:

@@ -60,6 +60,13 @@ fetch("static/basemap.json").then(r => r.json()).then(geo => {
   }).addTo(map).bringToBack();
 }).catch(() => {});
 
+// a tracker clock in UTC (a fusion node's, seconds since 1970) as a time of day, else seconds
+function fmtClock(t) {
+  if (t === null || t === undefined) return "";
+  if (t > 1e9) return new Date(t * 1000).toISOString().slice(11, 21) + " UTC";
+  return "t = " + fmt(t, 1) + " s";
+}
+
 function fmt(v, digits) {
   return v === null || v === undefined ? "" : Number(v).toFixed(digits || 0);
 }
@@ -178,7 +185,7 @@ function renderDetail() {
       .map(r => "<tr><td>" + esc(r[0]) + "</td><td>" + esc(r[1]) + "</td></tr>").join("") + "</table>";
   const events = (d.events || []).slice().reverse();
   if (events.length) {
-    html += "<div>last events</div><ul>" + events.map(e => "<li>" + fmt(e.t_s, 1) + " s: "
+    html += "<div>last events</div><ul>" + events.map(e => "<li>" + fmtClock(e.t_s) + ": "
       + esc(e.event) + (e.zone ? " " + esc(e.zone) : "") + "</li>").join("") + "</ul>";
   }
   if (html === box.dataset.html && !box.hidden) return;  // unchanged: no layout
@@ -268,7 +275,7 @@ function renderList() {
     + " \u00b7 " + esc(d.status) + "</li>").join(""));
   setHtml("nnopos", String(nopos.length));
   setHtml("counts", "ADS-B " + counts.adsb + " \u00b7 MLAT " + counts.mlat + " \u00b7 radar "
-    + counts.radar + " \u00b7 t = " + fmt(state.nowS, 1) + " s");
+    + counts.radar + " \u00b7 " + fmtClock(state.nowS));
   document.querySelectorAll("#tracks th").forEach(th => {
     th.classList.toggle("asc", th.dataset.key === key && dir > 0);
     th.classList.toggle("desc", th.dataset.key === key && dir < 0);
