@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sensord._demod import DemodCore, magnitude
+from sensord._demod import DemodCore, magnitude, median_u16
 from sensord.frames import FRAME_DTYPE, TICKS_PER_S
 from sensord.source.base import SAMPLE_FORMATS, IQBlock
 
@@ -51,15 +51,6 @@ class DemodStats:
     frames_by_df: dict[int, int] = field(default_factory=dict)
     noise_dbfs: float = float("nan")
     last_signal_dbfs: float = float("nan")
-
-
-def _median(x: np.ndarray) -> float:
-    """``float(np.median(x))`` of a non-empty integer array, by one partition."""
-    n = len(x)
-    if n % 2:
-        return float(np.partition(x, n // 2)[n // 2])
-    part = np.partition(x, (n // 2 - 1, n // 2))
-    return (float(part[n // 2 - 1]) + float(part[n // 2])) / 2
 
 
 class _Output:
@@ -230,7 +221,7 @@ class Demodulator:
     def _close_noise_window(self) -> None:
         if not self._noise_acc:
             return
-        level = _median(np.concatenate(self._noise_acc))
+        level = median_u16(np.concatenate(self._noise_acc))
         self._noise_acc = []
         w = self._noise_window
         if self._noise_mag == 0.0:
