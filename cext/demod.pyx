@@ -141,53 +141,48 @@ cdef inline double _phi_cdf(double x, double* pdf) noexcept nogil:
 
 
 cdef int _weakest_bits(const float* soft, int nbits, int k, float limit, int* idx) noexcept nogil:
-    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first,
-    of those with |soft| <= limit."""
-    cdef int n = 0, b, i, m = 0, c
-    cdef float v
-    cdef float val[CHASE_MAX_K]
+    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first
+    (ties in bit order), of those with |soft| <= limit."""
+    cdef int n, b, i, m = 0, c, r, tries = 0
+    cdef float v, hi = limit, lo = 0.0
     cdef float cv[112]
     cdef int cb[112]
-    cdef int cnt, tries = 0
     # branch-free first pass: the bits under the limit, in order
     for b in range(FIRST_FLIPPABLE_BIT, nbits):
         v = fabsf(soft[b])
         cv[m] = v
         cb[m] = b
         m += v <= limit
-    # a noisy reply leaves dozens: while at least k of them lie under a lower limit (guessed
-    # for evenly spread values), keep only those, in order; the k weakest are among them
-    while m > 2 * k and tries < 3:
+    # a noisy reply leaves dozens: while at least k of them lie under a lower limit (first
+    # guessed for evenly spread values, then bisected), keep only those, in order; the k
+    # weakest are among them
+    limit = <float>(hi * (1.5 * k) / m) if m > 0 else hi
+    while m > 2 * k and tries < 4:
         tries += 1
-        limit = limit * (1.5 * k) / m
-        cnt = 0
-        for c in range(m):
-            cnt += cv[c] <= limit
-        if cnt < k:
-            break
         n = 0
         for c in range(m):
-            v = cv[c]
-            cv[n] = v
-            cb[n] = cb[c]
-            n += v <= limit
-        m = n
-    n = 0
+            n += cv[c] <= limit
+        if n < k:
+            lo = limit
+        else:
+            n = 0
+            for c in range(m):
+                v = cv[c]
+                cv[n] = v
+                cb[n] = cb[c]
+                n += v <= limit
+            m = n
+            hi = limit
+        limit = <float>(0.5 * (lo + hi))
+    # each bit's place is the number of bits before it in (|soft|, bit) order: no branches
     for c in range(m):
         v = cv[c]
-        b = cb[c]
-        if n == k and v >= val[n - 1]:
-            continue
-        i = n if n < k else k - 1
-        while i > 0 and val[i - 1] > v:
-            val[i] = val[i - 1]
-            idx[i] = idx[i - 1]
-            i -= 1
-        val[i] = v
-        idx[i] = b
-        if n < k:
-            n += 1
-    return n
+        r = 0
+        for i in range(m):
+            r += (cv[i] < v) | ((cv[i] == v) & (i < c))
+        if r < k:
+            idx[r] = cb[c]
+    return m if m < k else k
 
 
 cdef void _init_luts():
