@@ -178,8 +178,10 @@ cdef int _weakest_bits(const float* soft, int nbits, int k, float limit, int* id
     for c in range(m):
         v = cv[c]
         r = 0
-        for i in range(m):
-            r += (cv[i] < v) | ((cv[i] == v) & (i < c))
+        for i in range(c):
+            r += cv[i] <= v
+        for i in range(c + 1, m):
+            r += cv[i] < v
         if r < k:
             idx[r] = cb[c]
     return m if m < k else k
