@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 NOISE_WINDOW = 1 << 16  # samples per noise-floor window, aligned on the sample clock
 NOISE_STRIDE = 31  # magnitudes at absolute indices divisible by this feed the window median
 NOISE_EMA = 0.25  # weight of a new window in the noise-floor estimate
+FIX_BITS_DEFAULT = 1  # as [demod] fix_bits (sensord.config.DemodConfig), without importing it
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Demodulator:
     def __init__(
         self,
         rate_hz: float,
-        fix_bits: int = 1,
+        fix_bits: int = FIX_BITS_DEFAULT,
         icao_ttl_s: float = 60.0,
         thresh_pulse: float = 2.0,
         thresh_quiet: float = 1.0,
