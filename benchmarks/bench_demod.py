@@ -37,7 +37,11 @@ from sensord.demod import Demodulator
 from sensord.sim import random_scenario, simulate
 from sensord.source.iqfile import IQFileSource
 
-SHARED_IQ = Path(__file__).resolve().parents[1].parent / "shared" / "iq"
+# the real recordings beside the repository (a worktree elsewhere: set SENSORD_SHARED_IQ)
+SHARED_IQ = Path(
+    os.environ.get("SENSORD_SHARED_IQ")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "iq"
+)
 BLOCK = 1 << 18
 
 

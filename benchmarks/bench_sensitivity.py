@@ -163,11 +163,13 @@ def run_rate(args: argparse.Namespace, rate_hz: float, workdir: Path) -> None:
         duration_s=args.duration,
         seed=args.seed,
         rx_gain_db=args.rx_gain_db,
+        band_fraction=args.band_fraction,
     )
     truth = res.truth
     print(
         f"\n{rate_hz / 1e6:g} MS/s, {args.aircraft} aircraft to {args.max_range_km:g} km,"
-        f" rx gain {args.rx_gain_db:g} dB, {args.duration:g} s, seed {args.seed}:"
+        f" rx gain {args.rx_gain_db:g} dB, {args.duration:g} s, seed {args.seed},"
+        f" band {args.band_fraction:g} x rate:"
         f" {bucket_sizes(truth)}"
     )
     print(f"  {'decoder':30} {'overall':>8} {'10-15 dB':>10} {'<10 dB':>10} {'false':>8}")
@@ -205,6 +207,13 @@ def main() -> int:
     )
     parser.add_argument("--rates", type=float, nargs="+", default=[2.4e6, 2.0e6])
     parser.add_argument("--no-c", action="store_true", help="skip dump1090-mutability")
+    parser.add_argument(
+        "--band-fraction",
+        type=float,
+        default=0.0,
+        help="the dongle's low-pass as a fraction of the rate (0.475 matches real pulses, "
+        "benchmarks/pulse_shape.py; default 0: the simulator's Gaussian alone, sharper)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for rate_hz in args.rates:

@@ -141,34 +141,50 @@ cdef inline double _phi_cdf(double x, double* pdf) noexcept nogil:
 
 
 cdef int _weakest_bits(const float* soft, int nbits, int k, float limit, int* idx) noexcept nogil:
-    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first,
-    of those with |soft| <= limit."""
-    cdef int n = 0, b, i, m = 0, c
-    cdef float v
-    cdef float val[CHASE_MAX_K]
+    """The k bits of [FIRST_FLIPPABLE_BIT, nbits) with the smallest |soft|, weakest first
+    (ties in bit order), of those with |soft| <= limit."""
+    cdef int n, b, i, m = 0, c, r, tries = 0
+    cdef float v, hi = limit, lo = 0.0
     cdef float cv[112]
     cdef int cb[112]
-    # branch-free first pass: the bits under the limit, in order (usually few)
+    # branch-free first pass: the bits under the limit, in order
     for b in range(FIRST_FLIPPABLE_BIT, nbits):
         v = fabsf(soft[b])
         cv[m] = v
         cb[m] = b
         m += v <= limit
+    # a noisy reply leaves dozens: while at least k of them lie under a lower limit (first
+    # guessed for evenly spread values, then bisected), keep only those, in order; the k
+    # weakest are among them
+    limit = <float>(hi * (1.5 * k) / m) if m > 0 else hi
+    while m > 2 * k and tries < 4:
+        tries += 1
+        n = 0
+        for c in range(m):
+            n += cv[c] <= limit
+        if n < k:
+            lo = limit
+        else:
+            n = 0
+            for c in range(m):
+                v = cv[c]
+                cv[n] = v
+                cb[n] = cb[c]
+                n += v <= limit
+            m = n
+            hi = limit
+        limit = <float>(0.5 * (lo + hi))
+    # each bit's place is the number of bits before it in (|soft|, bit) order: no branches
     for c in range(m):
         v = cv[c]
-        b = cb[c]
-        if n == k and v >= val[n - 1]:
-            continue
-        i = n if n < k else k - 1
-        while i > 0 and val[i - 1] > v:
-            val[i] = val[i - 1]
-            idx[i] = idx[i - 1]
-            i -= 1
-        val[i] = v
-        idx[i] = b
-        if n < k:
-            n += 1
-    return n
+        r = 0
+        for i in range(c):
+            r += cv[i] <= v
+        for i in range(c + 1, m):
+            r += cv[i] < v
+        if r < k:
+            idx[r] = cb[c]
+    return m if m < k else k
 
 
 cdef void _init_luts():
@@ -228,6 +244,42 @@ def magnitude(samples, str fmt, uint16_t[::1] out):
                 out[k] = <uint16_t>(mf if mf < 65535.0 else 65535.0)
     else:
         raise ValueError(f"unknown sample format {fmt!r}")
+
+
+cdef int _kth_u16(const uint16_t* x, Py_ssize_t n, Py_ssize_t r, const Py_ssize_t* hi_count) noexcept nogil:
+    """The r-th smallest (from 0) of x[:n], given the histogram of its high bytes."""
+    cdef Py_ssize_t lo_count[256]
+    cdef Py_ssize_t i
+    cdef int b = 0, top
+    while r >= hi_count[b]:
+        r -= hi_count[b]
+        b += 1
+    memset(lo_count, 0, sizeof(lo_count))
+    for i in range(n):
+        top = x[i] >> 8
+        if top == b:
+            lo_count[x[i] & 0xFF] += 1
+    top = 0
+    while r >= lo_count[top]:
+        r -= lo_count[top]
+        top += 1
+    return (b << 8) | top
+
+
+def median_u16(const uint16_t[::1] x):
+    """``float(np.median(x))`` of a non-empty uint16 array, by two byte histograms."""
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef Py_ssize_t hi_count[256]
+    cdef int a, b
+    if n == 0:
+        raise ValueError("median of an empty array")
+    with nogil:
+        memset(hi_count, 0, sizeof(hi_count))
+        for i in range(n):
+            hi_count[x[i] >> 8] += 1
+        b = _kth_u16(&x[0], n, n // 2, hi_count)
+        a = b if n % 2 else _kth_u16(&x[0], n, n // 2 - 1, hi_count)
+    return (a + b) / 2.0
 
 
 cdef inline int _nbits_of(int df) noexcept nogil:

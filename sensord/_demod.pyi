@@ -4,6 +4,7 @@ import numpy as np
 import numpy.typing as npt
 
 def magnitude(samples: npt.NDArray[np.generic], fmt: str, out: npt.NDArray[np.uint16]) -> None: ...
+def median_u16(x: npt.NDArray[np.uint16]) -> float: ...
 
 class DemodCore:
     rate_hz: float

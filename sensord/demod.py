@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sensord._demod import DemodCore, magnitude
+from sensord._demod import DemodCore, magnitude, median_u16
 from sensord.frames import FRAME_DTYPE, TICKS_PER_S
 from sensord.source.base import SAMPLE_FORMATS, IQBlock
 
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 NOISE_WINDOW = 1 << 16  # samples per noise-floor window, aligned on the sample clock
 NOISE_STRIDE = 31  # magnitudes at absolute indices divisible by this feed the window median
 NOISE_EMA = 0.25  # weight of a new window in the noise-floor estimate
+FIX_BITS_DEFAULT = 1  # as [demod] fix_bits (sensord.config.DemodConfig), without importing it
 
 
 @dataclass
@@ -51,15 +52,6 @@ class DemodStats:
     frames_by_df: dict[int, int] = field(default_factory=dict)
     noise_dbfs: float = float("nan")
     last_signal_dbfs: float = float("nan")
-
-
-def _median(x: np.ndarray) -> float:
-    """``float(np.median(x))`` of a non-empty integer array, by one partition."""
-    n = len(x)
-    if n % 2:
-        return float(np.partition(x, n // 2)[n // 2])
-    part = np.partition(x, (n // 2 - 1, n // 2))
-    return (float(part[n // 2 - 1]) + float(part[n // 2])) / 2
 
 
 class _Output:
@@ -107,7 +99,7 @@ class Demodulator:
     def __init__(
         self,
         rate_hz: float,
-        fix_bits: int = 1,
+        fix_bits: int = FIX_BITS_DEFAULT,
         icao_ttl_s: float = 60.0,
         thresh_pulse: float = 2.0,
         thresh_quiet: float = 1.0,
@@ -230,7 +222,7 @@ class Demodulator:
     def _close_noise_window(self) -> None:
         if not self._noise_acc:
             return
-        level = _median(np.concatenate(self._noise_acc))
+        level = median_u16(np.concatenate(self._noise_acc))
         self._noise_acc = []
         w = self._noise_window
         if self._noise_mag == 0.0:

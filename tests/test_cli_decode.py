@@ -88,3 +88,19 @@ def test_garbage_bytes_decode_to_nothing_without_error(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stdout.splitlines()) <= 1
+
+
+def test_decode_defaults_to_the_configured_fix_bits_without_importing_the_config():
+    """decode takes its default from sensord.demod (importing sensord.config costs about 15
+    ms of a 0.1 s start): the two defaults must agree, and decode must not import it."""
+    from sensord.config import DemodConfig
+    from sensord.demod import FIX_BITS_DEFAULT, Demodulator
+
+    assert DemodConfig.fix_bits == FIX_BITS_DEFAULT
+    assert Demodulator(2.4e6).core.fix_bits == FIX_BITS_DEFAULT
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; import sensord.commands.decode, sensord.demod; "
+         "print('sensord.config' in sys.modules)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert probe.stdout.strip() == "False"

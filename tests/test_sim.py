@@ -19,6 +19,7 @@ from sensord.sim import (
     Scenario,
     encode,
     load_truth,
+    modulate,
     random_scenario,
     record,
     simulate,
@@ -127,6 +128,23 @@ def test_waveform_pulses_are_where_ppm_puts_them():
             level_on = np.interp(on, np.arange(len(mag)), mag)
             level_off = np.interp(off, np.arange(len(mag)), mag)
             assert level_on > 0.25 and level_on > level_off + 0.12
+
+
+def test_dongle_band_limit_lowers_isolated_pulses_not_long_ones():
+    """With the dongle's low-pass (modulate.BAND_FRACTION), a 0.5 us pulse centred on a
+    2.0 MS/s sample peaks near 0.75 of the amplitude as on real recordings (0.96 with the
+    Gaussian alone), a 1 us pulse about 0.9 of it, and the default is unchanged."""
+    msg = encode.df11(0x4840D6)  # bits 0 1 ...: chips 0 1 1 0, a 1 us pulse from 8.5 us
+    rate, start, amp = 2.0e6, 100.5, 0.5  # the preamble pulse at 0 us spans 100.5-101.5
+    band = modulate.BAND_FRACTION * rate
+    first, sharp = sampled_reply(msg, start, rate, amp, 0.0, 0.0)
+    first_b, smooth = sampled_reply(msg, start, rate, amp, 0.0, 0.0, band)
+    assert np.array_equal(sharp, sampled_reply(msg, start, rate, amp, 0.0, 0.0, None)[1])
+    pulse = 101 - first  # the sample at the pulse's centre (chip start + 0.5 sample)
+    assert abs(sharp[pulse]) / amp > 0.9
+    assert 0.65 < abs(smooth[101 - first_b]) / amp < 0.85
+    double = int(start + 9.0 * 2.0) - first_b  # the 1 us pulse's centre lies between these
+    assert max(abs(smooth[double]), abs(smooth[double + 1])) / amp > 0.88
 
 
 def test_signal_level_in_truth_matches_the_demodulator():

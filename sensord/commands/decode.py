@@ -11,7 +11,6 @@ import argparse
 import sys
 
 from sensord.commands.source_args import add_source_arguments, open_file_source
-from sensord.config import DemodConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sensord.demod import Demodulator
+    from sensord.demod import FIX_BITS_DEFAULT, Demodulator
     from sensord.frames import frame_json, raw_line
 
     source = open_file_source(args)
-    fix_bits = DemodConfig.fix_bits if args.fix_bits is None else args.fix_bits
+    fix_bits = FIX_BITS_DEFAULT if args.fix_bits is None else args.fix_bits
     demod = Demodulator(source.rate_hz, fix_bits=fix_bits)
     fmt_line = frame_json if args.json else raw_line
     out = sys.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sensord.config import DemodConfig
+from sensord.demod import FIX_BITS_DEFAULT  # not sensord.config: decode starts without it
 from sensord.source.base import SAMPLE_FORMATS
 from sensord.source.iqfile import open_source, rate_argument
 
@@ -36,8 +36,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=(0, 1, 2),
         default=None,
-        help=f"bit errors corrected in DF11/17/18 (2 invents aircraft; default "
-        f"{DemodConfig.fix_bits})",
+        help=f"bit errors corrected in DF11/17/18 (2 invents aircraft; default {FIX_BITS_DEFAULT})",
     )
 
 

@@ -76,6 +76,9 @@ class Channel:
     freq_offset_hz: float = 40e3  # carrier offsets drawn from +-this
     bit_error_fraction: float = 0.0  # fraction of replies sent with one bit flipped
     noise: bool = True  # False: same reply levels (still set by noise_sigma), no noise added
+    # the dongle's low-pass at this fraction of the sample rate (modulate.BAND_FRACTION
+    # matches real recordings); 0: the Gaussian pulse filter alone, sharper than real pulses
+    band_fraction: float = 0.0
 
 
 @dataclass
@@ -206,6 +209,7 @@ class _Plan:
     def chunks(self, n_samples: int, chunk_samples: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first sample, cu8 interleaved) chunks covering n_samples."""
         sigma = self.channel.noise_sigma
+        band_hz = self.channel.band_fraction * self.rate_hz or None
         k = 0
         for c0 in range(0, n_samples, chunk_samples):
             c1 = min(c0 + chunk_samples, n_samples)
@@ -227,6 +231,7 @@ class _Plan:
                     self.amplitude[i],
                     self.phase[i],
                     self.freq[i],
+                    band_hz,
                 )
                 a, b = max(first, c0), min(first + len(wave), c1)
                 if a < b:
