@@ -23,8 +23,8 @@ import numpy as np
 
 from sensord.tracker.measurement import BistaticRangeRate
 
-ALT_PRIOR_M = 2000.0  # the prior on height: 2 km +- 4 km
-ALT_PRIOR_SIGMA_M = 4000.0
+ALT_PRIOR_M = 5000.0  # the prior on height: 5 km +- 6 km
+ALT_PRIOR_SIGMA_M = 6000.0
 VU_PRIOR_SIGMA_MPS = 10.0
 SEED_HEIGHTS_M = (500.0, 5000.0)
 MIN_ALT_M, MAX_ALT_M = -300.0, 16000.0  # a fit outside these heights pairs two targets
