@@ -159,10 +159,8 @@ def main() -> int:
           f"({dups} duplicates) in {args.seconds:g} s of data: {rate:,.0f} detections per "
           f"CPU-second (target >= 50,000); {n / args.seconds:,.0f} detections/s arrive, so "
           f"the fusion process needs {n / args.seconds / rate:.1%} of a core")  # fmt: skip
-    if (
-        args.no_broker
-        or (shutil.which("mosquitto") is None
-        and not Path("/usr/sbin/mosquitto").exists())
+    if args.no_broker or (
+        shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists()
     ):
         return 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -131,8 +131,10 @@ def main() -> None:
           f"{params.n_range} x {params.n_doppler}), median of {maps}:")  # fmt: skip
     for k in ("check", "clutter", "caf", "cfar"):
         print(f"  {k:8s} {med[k]:7.1f} ms")
-    print(f"  clutter+CAF+CFAR {total:.1f} ms = {100 * total / cpi_ms:.1f}% of the CPI "
-          f"(target <= 25%); with the coherence check {100 * (total + med['check']) / cpi_ms:.1f}%")
+    print(
+        f"  clutter+CAF+CFAR {total:.1f} ms = {100 * total / cpi_ms:.1f}% of the CPI "
+        f"(target <= 25%); with the coherence check {100 * (total + med['check']) / cpi_ms:.1f}%"
+    )
     fft_ms = fft_yardstick_ms()
     print(f"yardstick: one 2^20-point complex64 FFT {fft_ms:.1f} ms in this run "
           f"(the CPI costs {total / fft_ms:.1f} of them)")  # fmt: skip

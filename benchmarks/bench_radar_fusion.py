@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from sensord.fusion.fuser import Fuser, FusionConfig
+from sensord.fusion.radar import RadarFusion
 from sensord.fusion.recordings import RadarRecordingSpec, RecordingSpec, fuse_recordings
 from sensord.geo import Site, great_circle_m
+from sensord.radar.detections import RadarDetection
 from sensord.radar.geometry import Bistatic
 from sensord.sim import random_scenario, record
 from sensord.sim.radar import load_radar_truth, radar_scene, record_radar
@@ -46,23 +48,38 @@ def run(seed: int, seconds: float, d: Path) -> dict:
         radars.append(RadarRecordingSpec(node, paths[0], scene.bistatic))
         truth[node] = load_radar_truth(d / node)
     fuser = Fuser(FusionConfig(site=CENTER, reorder_window_s=1.0))
+    leftover: list[tuple[str, float, RadarDetection]] = []
+    original = RadarFusion._range_doppler
+
+    def keep_leftover(self, node, utc, dets):  # what no track took, for scoring
+        leftover.extend((node.name, utc, d) for d in dets)
+        return original(self, node, utc, dets)
+
+    RadarFusion._range_doppler = keep_leftover  # type: ignore[method-assign]
     updates = []
     cpu0 = time.process_time()
     for batch in fuse_recordings([RecordingSpec("adsb1", adsb[0], CENTER)], fuser, radars=radars):
         updates += batch
     cpu_s = time.process_time() - cpu0
+    RadarFusion._range_doppler = original  # type: ignore[method-assign]
     confirmed_from: dict[int, float] = {}
     for u in updates:
         if u.icao and u.status.value == "confirmed" and u.gs_kt is not None:
             confirmed_from.setdefault(int(u.icao, 16), u.utc)
     status = fuser.statistics()["radar"]
     out: dict = {"seed": seed, "radar": status, "cpu_s": cpu_s}
-    for node in ("r1", "r2"):
-        rows = truth[node]
-        rows = rows[(rows["kind"] == "aircraft") & rows["in_map"] & ~rows["in_notch"]]
-        tracked = [confirmed_from.get(int(i), np.inf) <= START_UTC + t for i, t in
-                   zip(rows["icao"], rows["t_s"], strict=True)]  # fmt: skip
-        out[f"{node}_tracked_rows"] = int(np.sum(tracked))
+    for node in ("r1", "r2"):  # echoes of tracked aircraft that no track took
+        rows = truth[node][truth[node]["kind"] == "aircraft"]
+        missed = 0
+        for name, utc, d in leftover:
+            k = round((utc - START_UTC) / 0.5 - 0.5)
+            near = rows[(rows["cpi"] == k)
+                        & (np.abs(rows["bistatic_range_m"] - d.bistatic_range_m) < 300.0)
+                        & (np.abs(rows["doppler_hz"] - d.doppler_hz) < 2.0)]  # fmt: skip
+            missed += name == node and any(
+                confirmed_from.get(int(i), np.inf) <= utc for i in near["icao"]
+            )
+        out[f"{node}_missed"] = missed
     targets = scene1.targets
     located = [u for u in updates if u.track_id.startswith("R") and u.lat_deg is not None]
     errors, ghosts, first = [], set(), {}
@@ -95,8 +112,10 @@ def main() -> None:
         for node, s in r["radar"]["nodes"].items():
             cpis += s["cpis"]
             print(f"  {node}: {s['detections']} detections in {s['cpis']} CPIs; "
-                  f"{s['cooperative']} updated transponder tracks "
-                  f"(echo rows of tracked aircraft in truth: {r[f'{node}_tracked_rows']}); "
+                  f"{s['cooperative']} updated transponder tracks, "
+                  f"{r[f'{node}_missed']} echoes of tracked aircraft left over "
+                  f"({s['cooperative'] / max(1, s['cooperative'] + r[f'{node}_missed']):.1%} "
+                  "associated); "
                   f"{s['range_doppler']} to range-Doppler tracks; bias {s['bias']}")  # fmt: skip
         e = np.array(r["errors"])
         all_errors += r["errors"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import jsonschema
 import numpy as np
@@ -170,3 +172,30 @@ def test_one_baseline_tracks_in_range_doppler_only():
             )
     # the dark aircraft is held by one range-Doppler track through the run
     assert held and max(held.values()) >= 0.8 * 20.0 / CPI_S - 6, held
+
+
+def test_fuse_replays_a_radar_recording_and_refuses_a_bad_spec(tmp_path):
+    """`sensord fuse --radar-recording` runs a two-channel recording through the radar
+    processor into the fusion node; a malformed spec is one line and exit 2."""
+    stem = tmp_path / "scene"
+    sim = subprocess.run(
+        [sys.executable, "-m", "sensord", "simulate", "--radar", "-o", str(stem),
+         "--duration", "3", "--format", "sigmf"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert sim.returncode == 0, sim.stderr
+    spec = f"r1={stem}.sigmf-data@52.2,4.6,100@52.0,4.5,10@98e6"
+    out = subprocess.run(
+        [sys.executable, "-m", "sensord", "fuse", "--radar-recording", spec],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(out.stdout)
+    assert stats["radar"]["nodes"]["r1"]["cpis"] >= 4
+    assert stats["nodes"]["r1"]["used"] == stats["radar"]["nodes"]["r1"]["detections"] > 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "sensord", "fuse", "--radar-recording", "r1=x@1,2,3"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "--radar-recording" in bad.stderr
