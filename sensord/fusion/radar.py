@@ -33,7 +33,7 @@ from sensord.fusion.radar_wire import RadarCpiMessage
 from sensord.geo import Site
 from sensord.radar.association import BiasReport, RadarTrack, RangeDopplerTracker
 from sensord.radar.detections import RadarDetection
-from sensord.radar.fusion import RANGE_FLOOR_M, RATE_FLOOR_MPS, RadarMeasurements
+from sensord.radar.fusion import RadarMeasurements
 from sensord.radar.geometry import Bistatic
 from sensord.radar.locate import PairHistory, locate
 from sensord.tracker.track import Track
@@ -43,6 +43,8 @@ from sensord.tracker.update import TrackStatus, TrackUpdate
 log = logging.getLogger(__name__)
 
 HISTORY_S = 8.0  # the range-Doppler measurements a geolocation fits
+FIT_RANGE_FLOOR_M = 30.0  # added to a detection's variances in a fit (the range-Doppler
+FIT_RATE_FLOOR_MPS = 0.3  # track is its own prediction: no model lag to allow for)
 MIN_HISTORY = 8  # detections of each track before a fit is tried
 RETRY_S = 1.0  # between fits of the same tracks
 EXPLAINED_M = 3000.0  # a located target this close to a live track is that track
@@ -195,8 +197,8 @@ class RadarFusion:
             if tr.last_detection is not None:
                 d = tr.last_detection
                 hist = node.history.setdefault(tr.track_id, deque())
-                var = (d.bistatic_range_var_m2 + RANGE_FLOOR_M**2,
-                       d.range_rate_var_m2s2 + RATE_FLOOR_MPS**2)  # fmt: skip
+                var = (d.bistatic_range_var_m2 + FIT_RANGE_FLOOR_M**2,
+                       d.range_rate_var_m2s2 + FIT_RATE_FLOOR_MPS**2)  # fmt: skip
                 hist.append((utc, (d.bistatic_range_m, d.range_rate_mps), var))
                 while hist and hist[0][0] < utc - HISTORY_S:
                     hist.popleft()

@@ -24,7 +24,7 @@ from sensord.radar.geometry import Bistatic
 from sensord.tracker.measurement import BistaticRangeRate
 
 RANGE_FLOOR_M = 30.0
-RATE_FLOOR_MPS = 0.3
+RATE_FLOOR_MPS = 1.5  # a track's CV prediction of the rate lags in a turn by about this
 
 
 @dataclass
