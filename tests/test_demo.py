@@ -17,22 +17,13 @@ from conftest import Subscriber, free_port
 from sensord.outputs import beast
 from sensord.sim.scenario import Scenario
 
+SINGLE = [sys.executable, "-m", "sensord", "demo", "--single"]  # one receiver
+
 
 def _demo(*extra: str) -> subprocess.CompletedProcess:
-    """``sensord demo --single``: one receiver (the fused default is tested on its own)."""
+    """``sensord demo --single`` (the fused default is tested on its own)."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sensord",
-            "demo",
-            "--single",
-            "--speed",
-            "max",
-            "--duration",
-            "8",
-            *extra,
-        ],
+        [*SINGLE, "--speed", "max", "--duration", "8", *extra],
         capture_output=True,
         text=True,
         timeout=60,
@@ -121,18 +112,7 @@ def test_demo_says_its_embedded_broker_has_stopped():
 
 def test_demo_hold_keeps_the_embedded_broker_and_its_tracks_until_stopped():
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sensord",
-            "demo",
-            "--single",
-            "--speed",
-            "max",
-            "--duration",
-            "4",
-            "--hold",
-        ],
+        [*SINGLE, "--speed", "max", "--duration", "4", "--hold"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -183,11 +163,7 @@ def test_demo_serves_beast_and_sbs_to_tcp_clients():
     sbs_port, beast_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "sensord",
-            "demo",
-            "--single",
+            *SINGLE,
             "--speed",
             "4",
             "--duration",

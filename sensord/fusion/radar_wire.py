@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from sensord.errors import UserError
-from sensord.fusion.wire import PayloadError, finite_number, json_object
+from sensord.fusion.wire import PayloadError, finite_number, json_object, node_of
 from sensord.geo import Site
 from sensord.radar.detections import RadarDetection
 from sensord.radar.geometry import Bistatic
@@ -75,11 +75,7 @@ def parse_radar_info(doc: dict) -> Bistatic | None:
 def parse_radar_cpi(payload: bytes | str | dict, wavelength_m: float) -> RadarCpiMessage:
     """One CPI message; the range rate is checked against the Doppler at ``wavelength_m``."""
     doc = json_object(payload)
-    if doc.get("schema") != RADAR_SCHEMA:
-        raise PayloadError(f"unknown radar schema {doc.get('schema')!r}")
-    node = doc.get("node")
-    if not isinstance(node, str) or not node:
-        raise PayloadError("radar CPI without a node name")
+    node = node_of(doc, RADAR_SCHEMA, "radar")
     cpi = doc.get("cpi")
     if isinstance(cpi, bool) or not isinstance(cpi, int) or cpi < 0:
         raise PayloadError("cpi is not a CPI number")

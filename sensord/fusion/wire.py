@@ -153,14 +153,20 @@ def finite_number(doc: dict, key: str, lo: float = -math.inf, hi: float = math.i
     return value
 
 
+def node_of(doc: dict, schema: int, what: str) -> str:
+    """The node name of a payload of the ``what`` kind, after checking its schema."""
+    if doc.get("schema") != schema:
+        raise PayloadError(f"unknown {what} schema {doc.get('schema')!r}")
+    node = doc.get("node")
+    if not isinstance(node, str) or not node:
+        raise PayloadError(f"{what} without a node name")
+    return node
+
+
 def parse_info(payload: bytes | str | dict) -> NodeInfo:
     """A node's ``info``; PayloadError for a bad schema, position or clock."""
     doc = json_object(payload)
-    if doc.get("schema") != INFO_SCHEMA:
-        raise PayloadError(f"unknown info schema {doc.get('schema')!r}")
-    node = doc.get("node")
-    if not isinstance(node, str) or not node:
-        raise PayloadError("info without a node name")
+    node = node_of(doc, INFO_SCHEMA, "info")
     clock_doc = doc.get("clock")
     clock: dict = clock_doc if isinstance(clock_doc, dict) else {}
     return NodeInfo(
@@ -179,11 +185,7 @@ def parse_info(payload: bytes | str | dict) -> NodeInfo:
 def parse_batch(payload: bytes | str | dict) -> DetectionBatch:
     """A v2 ``detections`` payload; the detections' ``sensor_id`` is the batch's node."""
     doc = json_object(payload)
-    if doc.get("schema") != DETECTIONS_SCHEMA:
-        raise PayloadError(f"unknown detections schema {doc.get('schema')!r}")
-    node = doc.get("node")
-    if not isinstance(node, str) or not node:
-        raise PayloadError("batch without a node name")
+    node = node_of(doc, DETECTIONS_SCHEMA, "detections")
     items = doc.get("detections")
     if not isinstance(items, list) or len(items) > MAX_DETECTIONS_PER_BATCH:
         raise PayloadError("detections is not a list (or is absurdly long)")
