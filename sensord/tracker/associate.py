@@ -10,8 +10,9 @@ are assigned by global nearest neighbour: the minimum total squared Mahalanobis
 distance over the admitted pairs (``assignment.gnn_pairs``). For a non-linear model the
 pairs far outside the gate by the EKF's linearisation (``PREFILTER`` times the gate)
 are refused before the unscented transform the updater may use for the rest, and so are
-tracks whose velocity is still unknown (a track's first states before a velocity
-message): their gate is wide, and a range rate would steer them.
+transponder tracks whose velocity is still unknown (their first states before a velocity
+message): their gate is wide, a range rate would steer them, and their own velocity
+message is due. An anonymous track (a radar's) takes its velocity from range rates.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from sensord.tracker.updater import Measurements
 
 Numbered = tuple[int, Detection]  # a detection and its position in its batch
 PREFILTER = 4.0  # non-linear models: pairs beyond 4x the gate by the EKF skip the UKF
-MAX_VELOCITY_SIGMA_MPS = 30.0  # non-linear models: tracks with a vaguer velocity are not candidates
+MAX_VELOCITY_SIGMA_MPS = 30.0  # non-linear models: transponder tracks with a vaguer velocity
+# are not candidates
 
 
 def rounds(dets: list[Detection]) -> list[list[Numbered]]:
@@ -83,7 +85,8 @@ class Associator:
                 groups.setdefault(model, []).append(i)
         n = len(candidates)
         cols = np.array(candidates)
-        vague = p[:, 3, 3] + p[:, 4, 4] > 2 * MAX_VELOCITY_SIGMA_MPS**2
+        identified = np.array([tracks[j].icao is not None for j in candidates])
+        vague = identified & (p[:, 3, 3] + p[:, 4, 4] > 2 * MAX_VELOCITY_SIGMA_MPS**2)
         for model, dets in groups.items():
             z = np.repeat(np.stack([scan[i].z for i in dets]), n, axis=0)
             r = np.repeat(np.stack([scan[i].R for i in dets]), n, axis=0)
