@@ -126,7 +126,6 @@ class RadarFusion:
         self._taken: dict[int, Track] = {}  # id(measurement) -> the track that took it
         self._predicted: dict[int, np.ndarray] = {}
         self._tried_at: dict[tuple[str, ...], float] = {}
-        self._fused_ids = itertools.count(1)
 
     def node_info(self, node: str, bistatic: Bistatic) -> None:
         """A radar node's geometry (from its ``info``); a changed one restarts its tracks."""
