@@ -63,6 +63,12 @@ def _pair_history(node: RadarNodeState, tr: RadarTrack) -> PairHistory:
     )
 
 
+def _forget(node: RadarNodeState, track_id: str) -> None:
+    """A dropped range-Doppler track's history and start time."""
+    node.history.pop(track_id, None)
+    node.first_utc.pop(track_id, None)
+
+
 def _shadows(tr: RadarTrack, known: np.ndarray | None) -> bool:
     """Whether a range-Doppler track sits on a positioned track's predicted echo."""
     if known is None or not len(known):
@@ -207,20 +213,18 @@ class RadarFusion:
         alive = {tr.track_id for tr in live}
         for track_id, tr in before.items():
             if track_id not in alive:
-                dropped = self._rd_update(node, tr, utc, dropped=True)
                 if tr.confirmed:
-                    out.append(dropped)
+                    out.append(self._rd_update(node, tr, utc, dropped=True))
+                _forget(node, track_id)
         return out
 
     def _rd_update(self, node: RadarNodeState, tr: RadarTrack, utc: float,
                    dropped: bool = False) -> TrackUpdate:  # fmt: skip
         """A range-Doppler track as a position-less, non-cooperative track update."""
+        first = node.first_utc.get(tr.track_id, utc)
         if dropped:
-            node.history.pop(tr.track_id, None)
-            first = node.first_utc.pop(tr.track_id, utc)
             status = TrackStatus.DROPPED
         else:
-            first = node.first_utc.get(tr.track_id, utc)
             status = TrackStatus.CONFIRMED if tr.confirmed else TrackStatus.TENTATIVE
         hist = node.history.get(tr.track_id)
         last_s = hist[-1][0] if hist else tr.t
@@ -341,6 +345,7 @@ class RadarFusion:
         for node, tr in combo:
             node.rd.tracks = [t for t in node.rd.tracks if t is not tr]
             updates.append(self._rd_update(node, tr, utc, dropped=True))
+            _forget(node, tr.track_id)
         return updates
 
     def status(self) -> dict:
