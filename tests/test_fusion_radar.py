@@ -129,6 +129,8 @@ def test_radar_echoes_update_the_cooperative_track_and_calibrate_the_radar():
     coop = [u for u in updates if u.icao == f"{COOPERATIVE.icao:06X}"]
     assert coop and not any(u.non_cooperative for u in coop)
     assert {"adsb1", "r1", "r2"} <= set(coop[-1].sensors)
+    nodes = fuser.statistics()["nodes"]  # CPIs' UTCs are checked against the clock too
+    assert all(nodes[n]["clock"] == 0 and nodes[n]["clock_offset_s"] is not None for n in status)
 
 
 def test_two_baselines_geolocate_a_transponder_off_target():
