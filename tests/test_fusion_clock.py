@@ -5,13 +5,21 @@ reorder window's hold on one node's detections capped."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
+import time
 from collections.abc import Callable
 
+import jsonschema
 import numpy as np
 import pytest
+from conftest import Subscriber
 from fusion_net import CENTER
+from fusion_net import fusion_config as fusion_toml
+from test_daemon import schema, sensord
+from test_fusion_mqtt import stop, wait_subscribed
 
 from sensord.detections import POSITION, Detection
 from sensord.fusion.fuser import Fuser, FusionConfig
@@ -27,12 +35,12 @@ SHARED, OWN = 0xA00001, 0xC00000  # every node hears SHARED; node k also OWN + k
 SPEED_MPS = 200.0
 
 
-def detections(node_index: int, true_utc: float, utc: float, k: int) -> list[Detection]:
-    """What node ``node_index`` measured at ``true_utc`` and stamped ``utc``: the shared
-    aircraft (the same reply as every other node's) and its own aircraft."""
+def detections(node_index: int, t_s: float, utc: float, k: int) -> list[Detection]:
+    """What node ``node_index`` measured ``t_s`` into the scenario and stamped ``utc``: the
+    shared aircraft (the same reply as every other node's) and its own aircraft."""
     out = []
     for icao, lat in ((SHARED, 52.1), (OWN + node_index, 51.8 + 0.1 * node_index)):
-        east_m = SPEED_MPS * (true_utc - UTC0)
+        east_m = SPEED_MPS * t_s
         z = CENTER.to_enu(lat, 4.5, 9000.0) + np.array([east_m, 0.0, 0.0])
         frame = icao.to_bytes(3, "big") + k.to_bytes(4, "big") + bytes(7)
         d = Detection(utc - UTC0, "x", POSITION, z, np.diag([100.0] * 3), icao=icao,
@@ -66,7 +74,8 @@ def live(
             true_utc = UTC0 + t - LATENCY_S
             for n, (node, offset) in enumerate(offsets.items()):
                 utc = true_utc + offset(t)
-                fuser.ingest(node, batch_json(node, utc, detections(n, true_utc, utc, i)))
+                dets = detections(n, true_utc - UTC0, utc, i)
+                fuser.ingest(node, batch_json(node, utc, dets))
                 clock.seen(fuser.newest_utc)
         fuser.step(clock.now())
     return fuser
@@ -147,23 +156,23 @@ def test_one_node_cannot_fill_the_reorder_window():
     for node in ("a", "b"):
         fuser.node_info(node, NodeInfo(node, 52.0, 4.5, 10.0).to_dict())
     fuser.step(UTC0)
-    flood = [d for k in range(10) for d in detections(0, UTC0, UTC0 + 1.5 + k * 0.01, k)]
+    flood = [d for k in range(10) for d in detections(0, 0.0, UTC0 + 1.5 + k * 0.01, k)]
     assert fuser.ingest("a", batch_json("a", UTC0 + 1.6, flood)) == 10
-    assert fuser.ingest("b", batch_json("b", UTC0, detections(1, UTC0, UTC0, 99))) == 2
+    assert fuser.ingest("b", batch_json("b", UTC0, detections(1, 0.0, UTC0, 99))) == 2
     nodes = fuser.statistics()["nodes"]
     assert nodes["a"]["overflow"] == 10 and nodes["a"]["held"] == 10
     assert nodes["b"]["overflow"] == 0 and nodes["b"]["held"] == 2
     fuser.step(UTC0 + 5.0)
     nodes = fuser.statistics()["nodes"]
     assert nodes["a"]["held"] == nodes["b"]["held"] == 0
-    assert fuser.ingest("a", batch_json("a", UTC0 + 4.5, detections(0, UTC0, UTC0 + 4.5, 7)))
+    assert fuser.ingest("a", batch_json("a", UTC0 + 4.5, detections(0, 0.0, UTC0 + 4.5, 7)))
 
 
 def test_without_a_clock_nothing_is_judged():
     """Before the fuser is first stepped (or when it never is), no offset is measured."""
     fuser = Fuser(FusionConfig(site=CENTER, reorder_window_s=WINDOW_S))
     fuser.node_info("a", NodeInfo("a", 52.0, 4.5, 10.0).to_dict())
-    assert fuser.ingest("a", batch_json("a", UTC0 + 30, detections(0, UTC0, UTC0 + 30, 1)))
+    assert fuser.ingest("a", batch_json("a", UTC0 + 30, detections(0, 0.0, UTC0 + 30, 1)))
     fuser.step(-math.inf)
     status = fuser.statistics()["nodes"]["a"]
     assert status["clock_offset_s"] is None and status["clock"] == 0
@@ -185,3 +194,47 @@ def test_nodes_that_all_disagree_with_this_host_move_the_clock(caplog):
     # refused while undecided: a's 8 messages before its offset settled, b's and c's since
     assert [nodes[n]["clock"] for n in "abc"] == [8 * 2] * 3
     assert set(tracked(fuser)) == {SHARED, OWN, OWN + 1, OWN + 2}
+
+
+def test_the_fusion_service_refuses_a_node_ahead_and_names_it(broker, tmp_path):
+    """``sensord fuse`` on mosquitto, live: a node 30 s ahead of this host (publishing
+    first) is refused, warned about once, shown with its offset; the other is fused."""
+    sub = Subscriber(broker.port)
+    fuse = sensord("fuse", "-c", str(fusion_toml(tmp_path / "fuse.toml", broker.port)))
+    wait_subscribed(sub)
+    pub = Subscriber(broker.port, "unused/#")
+    time.sleep(0.5)  # connected
+
+    def send(topic: str, payload: str, retain: bool = False) -> None:
+        pub.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    nodes = {"bad": 30.0, "good": 0.0}
+    for node in nodes:
+        send(f"sensord/{node}/info", json.dumps(NodeInfo(node, 52.0, 4.5, 10.0).to_dict()), True)
+    t0 = time.time()
+    k = 0
+    while (t := time.time() - t0) < 6.0:
+        for n, (node, offset_s) in enumerate(nodes.items()):
+            utc = t0 + t - LATENCY_S + offset_s
+            send(f"sensord/{node}/detections", batch_json(node, utc, detections(n, t, utc, k)))
+        k += 1
+        time.sleep(0.1)
+    time.sleep(2.5)  # a status with the last counts
+    err = stop(fuse)
+    pub.close()
+    sub.close()
+    assert "Traceback" not in err
+    warnings = re.findall(r"node bad: UTC (\S+) s ahead of the fusion clock", err)
+    assert len(warnings) == 1 and abs(float(warnings[0]) - 30.0) < 0.5, err
+    assert "node good: UTC" not in err
+    status = [json.loads(p) for p in sub.on("sensord/fusion/status") if b'"nodes"' in p][-1]
+    jsonschema.validate(status, schema("status"))
+    bad, good = status["nodes"]["bad"], status["nodes"]["good"]
+    assert bad["clock_fault"] is True and abs(bad["clock_offset_s"] - 30.0) < 0.5
+    assert bad["used"] == 0 and bad["clock"] == bad["detections_in"] > 0
+    assert good["used"] > 0 and good["clock"] == good["late"] == 0
+    assert abs(good["clock_offset_s"]) < 0.5
+    tracked_icao = {
+        json.loads(p)["icao"] for t, p, _ in sub.messages if "/fusion/tracks/" in t and p
+    }
+    assert tracked_icao == {f"{SHARED:06X}", f"{OWN + 1:06X}"}
