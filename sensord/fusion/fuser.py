@@ -83,7 +83,7 @@ class Fuser:
         self._heap: list[tuple[float, int, NodeState, Detection | RadarCpi]] = []
         self._seq = itertools.count()
         self._released_utc = -math.inf
-        self._clock_utc = -math.inf  # the fusion clock: the last step's now_utc
+        self._clock_utc = -math.inf  # the last step's now_utc (see _reference_utc)
         self._taken_any = False  # a detection or CPI was taken (the clock is not restarted)
         bound_s = self.config.max_clock_offset_s
         self.clock_limits = ClockLimits(bound_s, max(bound_s, self.config.reorder_window_s))
@@ -175,8 +175,9 @@ class Fuser:
     def _clock_agrees(self, state: NodeState, utc: float, count: int) -> bool:
         """Whether a message of UTC ``utc`` may enter: False (``count`` counted as clock)
         while the node's clock is in a fault, or if this message is too far ahead."""
-        if math.isfinite(self._clock_utc) and math.isfinite(utc):
-            change = state.clock.observe(utc, self._clock_utc, self.clock_limits)
+        clock_utc = self._reference_utc()
+        if math.isfinite(clock_utc) and math.isfinite(utc):
+            change = state.clock.observe(utc, clock_utc, self.clock_limits)
             if change == "fault" and not self._taken_any:
                 # nothing agreed with the clock yet: it may be the odd one out
                 if state.clock.settled:
@@ -198,7 +199,7 @@ class Fuser:
         (``on_clock_restart`` tells the caller's); every node is judged anew."""
         offset_s = state.clock.offset_s
         assert offset_s is not None
-        self._clock_utc += offset_s
+        self._clock_utc = self._reference_utc() + offset_s
         self._released_utc = -math.inf
         for node in self.nodes.nodes.values():
             node.clock = NodeClock()
@@ -216,8 +217,15 @@ class Fuser:
 
     def _too_far_ahead(self, utc: float) -> bool:
         """Ahead of the fusion clock by more than the limit (never, before the first step)."""
-        limit_utc = self._clock_utc + self.clock_limits.ahead_s
+        limit_utc = self._reference_utc() + self.clock_limits.ahead_s
         return math.isfinite(limit_utc) and utc > limit_utc
+
+    def _reference_utc(self) -> float:
+        """The fusion clock now: the last step's, or the newest UTC taken since (a replay
+        faster than real time moves on between steps), -inf before the first step."""
+        if self._clock_utc == -math.inf:
+            return -math.inf
+        return max(self._clock_utc, self.newest_utc)
 
     def _hold(self, state: NodeState, utc: float, item: Detection | RadarCpi) -> None:
         heapq.heappush(self._heap, (utc, next(self._seq), state, item))
