@@ -5,8 +5,9 @@ A message's offset is its UTC minus the fusion clock when it arrived (the clock 
 A node on time shows a small negative offset (its pipeline and the network's latency);
 a wrong clock shows as a large one. A node's offset is the median of its last
 ``SAMPLES`` messages', so one late or early batch does not decide. A node is in a clock
-fault while that median is more than ``ahead_s`` ahead of the fusion clock, or more than
-``behind_s`` behind it; it recovers when the median comes back within half of that.
+fault once that median (of at least ``FAULT_SAMPLES`` messages) is more than ``ahead_s``
+ahead of the fusion clock, or more than ``behind_s`` behind it; it recovers when the
+median comes back within half of that.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 SAMPLES = 9
+FAULT_SAMPLES = SAMPLES // 2 + 1  # a fault needs the majority of a full set
 RECOVER_FRACTION = 0.5  # back within this fraction of the limit: agreeing again
 
 
@@ -56,7 +58,7 @@ class NodeClock:
         self.offsets_s.append(utc - clock_utc)
         offset_s = self.offset_s
         assert offset_s is not None
-        if not self.faulty and limits.beyond(offset_s):
+        if not self.faulty and len(self.offsets_s) >= FAULT_SAMPLES and limits.beyond(offset_s):
             self.faulty = True
             return "fault"
         if self.faulty and not limits.beyond(offset_s, RECOVER_FRACTION):

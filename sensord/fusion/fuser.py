@@ -25,15 +25,17 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from sensord.detections import Detection
 from sensord.fusion.clockcheck import ClockLimits, NodeClock
 from sensord.fusion.dedup import Deduplicator, Reply
 from sensord.fusion.nodes import NodeRegistry, NodeState
 from sensord.fusion.radar import RadarCpi, RadarFusion
-from sensord.fusion.radar_wire import parse_radar_cpi, parse_radar_info
+from sensord.fusion.radar_wire import RadarCpiMessage, parse_radar_cpi, parse_radar_info
 from sensord.fusion.transform import FrameMapper
 from sensord.fusion.wire import (
+    DetectionBatch,
     PayloadError,
     copy_key,
     json_object,
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 
 UTC_MIN = 946_684_800.0  # 2000-01-01: before it, a clock that was never set
 UTC_MAX = 4_102_444_800.0  # 2100-01-01
+TAKE, REFUSE, PARK = "take", "refuse", "park"  # a message's clock verdict
+PARK_MAX = 512  # messages parked while nothing was taken; more are refused (clock)
 
 
 @dataclass
@@ -85,6 +89,8 @@ class Fuser:
         self._released_utc = -math.inf
         self._clock_utc = -math.inf  # the last step's now_utc (see _reference_utc)
         self._taken_any = False  # a detection or CPI was taken (the clock is not restarted)
+        # messages waiting for the clock to stand (nothing taken yet): (node, UTC, count, take)
+        self._parked: list[tuple[NodeState, float, int, Callable[[], int]]] = []
         bound_s = self.config.max_clock_offset_s
         self.clock_limits = ClockLimits(bound_s, max(bound_s, self.config.reorder_window_s))
         self.newest_utc = -math.inf
@@ -156,8 +162,14 @@ class Fuser:
             return 0
         if state.online is False:
             state.online = True  # detections flow: it is back
-        if not self._clock_agrees(state, batch.utc, len(batch.items)):
-            return 0
+        verdict = self._clock_verdict(state, batch.utc, len(batch.items))
+        if verdict == PARK:
+            self._parked.append((state, batch.utc, len(batch.items),
+                                 partial(self._take_batch, state, batch)))  # fmt: skip
+        return self._take_batch(state, batch) if verdict == TAKE else 0
+
+    def _take_batch(self, state: NodeState, batch: DetectionBatch) -> int:
+        """A batch whose UTC the clock check let in: its detections into the window."""
         taken = 0
         for item in batch.items:
             if state.held >= self.config.max_held_per_node:
@@ -168,30 +180,51 @@ class Fuser:
             if d is not None:
                 self._hold(state, d.t_s, d)
                 taken += 1
-                self._taken_any = True
-        counters.used += taken
+        state.counters.used += taken
+        if taken:
+            self._first_taken()
         return taken
 
-    def _clock_agrees(self, state: NodeState, utc: float, count: int) -> bool:
-        """Whether a message of UTC ``utc`` may enter: False (``count`` counted as clock)
-        while the node's clock is in a fault, or if this message is too far ahead."""
+    def _clock_verdict(self, state: NodeState, utc: float, count: int, observe: bool = True) -> str:
+        """What becomes of a message of UTC ``utc`` (``count`` detections): TAKE; REFUSE
+        (counted as clock) while the node's clock is in a fault or if the message is too
+        far ahead; PARK while nothing was taken yet and it disagrees with the clock (the
+        clock may be the odd one out: ``_restart_clock``)."""
         clock_utc = self._reference_utc()
-        if math.isfinite(clock_utc) and math.isfinite(utc):
+        if observe and math.isfinite(clock_utc) and math.isfinite(utc):
             change = state.clock.observe(utc, clock_utc, self.clock_limits)
-            if change == "fault" and not self._taken_any:
-                # nothing agreed with the clock yet: it may be the odd one out
-                if state.clock.settled:
+            if not self._taken_any and (
+                state.clock.faulty or self.clock_limits.beyond(utc - clock_utc)
+            ):
+                state.clock.faulty = False  # undecided while nothing agreed with the clock
+                offset_s = state.clock.offset_s
+                if (
+                    state.clock.settled
+                    and offset_s is not None
+                    and self.clock_limits.beyond(offset_s)
+                ):
                     self._restart_clock(state)
-                    return True
-                state.clock.faulty = False  # undecided until its offset is settled
-                state.counters.clock += count
-                return False
+                    return TAKE
+                if len(self._parked) < PARK_MAX:
+                    return PARK
             else:
                 state.log_clock(change, self.clock_limits)
         if state.clock.faulty or self._too_far_ahead(utc):
             state.counters.clock += count  # logged by log_clock when the fault starts
-            return False
-        return True
+            return REFUSE
+        return TAKE
+
+    def _first_taken(self) -> None:
+        """Something was taken: the clock stands; what waited for that is judged by it."""
+        if not self._taken_any:
+            self._taken_any = True
+            self._unpark()
+
+    def _unpark(self) -> None:
+        parked, self._parked = self._parked, []
+        for state, utc, count, take in parked:
+            if self._clock_verdict(state, utc, count, observe=False) == TAKE:
+                take()
 
     def _restart_clock(self, state: NodeState) -> None:
         """Nothing was taken yet and ``state``'s node, settled, disagrees with the clock: a
@@ -209,11 +242,13 @@ class Fuser:
         )  # fmt: skip
         if self.on_clock_restart is not None:
             self.on_clock_restart(self._clock_utc)
+        self._unpark()  # what came before, judged by the clock moved
 
     def clock_agrees(self, node: str, utc: float) -> bool:
         """Whether a node's other messages (MLAT frames) of UTC ``utc`` may be used: the
         node's clock is not in a fault and ``utc`` is not too far ahead (nothing counted)."""
-        return not self.nodes.get(node).clock.faulty and not self._too_far_ahead(utc)
+        state = self.nodes.get(node)
+        return not state.clock.faulty and not self._too_far_ahead(utc)
 
     def _too_far_ahead(self, utc: float) -> bool:
         """Ahead of the fusion clock by more than the limit (never, before the first step)."""
@@ -257,8 +292,14 @@ class Fuser:
         if not UTC_MIN <= msg.utc <= UTC_MAX or msg.utc > ahead_limit > -math.inf:
             state.fault("invalid", "a UTC far ahead of every other node's (or before 2000)")
             return 0
-        if not self._clock_agrees(state, msg.utc, len(msg.detections)):
-            return 0
+        verdict = self._clock_verdict(state, msg.utc, len(msg.detections))
+        if verdict == PARK:
+            self._parked.append((state, msg.utc, len(msg.detections),
+                                 partial(self._take_cpi, state, msg)))  # fmt: skip
+        return self._take_cpi(state, msg) if verdict == TAKE else 0
+
+    def _take_cpi(self, state: NodeState, msg: RadarCpiMessage) -> int:
+        """A CPI whose UTC the clock check let in: into the window (unless late)."""
         if msg.utc < self._released_utc and self.config.reorder_window_s > 0:
             state.fault("late", "a radar CPI older than the reorder window", len(msg.detections))
             return 0
@@ -272,8 +313,8 @@ class Fuser:
         state.last_utc = msg.utc if state.last_utc is None else max(state.last_utc, msg.utc)
         self.newest_utc = max(self.newest_utc, msg.utc)
         self._hold(state, msg.utc, self.radar.cpi(msg))
-        self._taken_any = True
-        counters.used += len(msg.detections)
+        state.counters.used += len(msg.detections)
+        self._first_taken()
         return max(len(msg.detections), 1)
 
     def _take(self, state: NodeState, item: object) -> Detection | None:
