@@ -12,8 +12,10 @@ owns the clock: the newest UTC seen plus the wall time since, live; the recordin
 progress, in a replay. Every message's UTC is compared with that clock (``clockcheck``):
 a node whose UTC disagrees by more than ``max_clock_offset_s`` is refused (``clock``)
 until it agrees again, and a message ahead by more than that never enters the window,
-so one node's clock cannot move the picture. The window holds at most
-``max_held_per_node`` of one node's detections (the rest: ``overflow``).
+so one node's clock cannot move the picture. Until something was taken, messages that
+disagree wait: if one node disagrees steadily the clock moves to it (``on_clock_restart``:
+a replay, or the caller's clock is off). The window holds at most ``max_held_per_node``
+of one node's detections (the rest: ``overflow``).
 """
 
 from __future__ import annotations

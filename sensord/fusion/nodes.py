@@ -76,7 +76,7 @@ class NodeState:
         else:
             log.info(
                 "node %s: UTC agrees with the fusion clock again (%+.2f s); its detections are "
-                "used (%d refused meanwhile in all)",
+                "used (%d refused for their clock so far)",
                 self.name, offset_s, self.counters.clock,
             )  # fmt: skip
 
