@@ -237,6 +237,9 @@ class FusionSection(Section):
     dedup_window_s: float = key(0.2, "copies of a reply within this are one", _range(0, 5))
     max_node_range_km: float = key(1000.0, "nodes farther are refused", _range(1, 20000))
     max_target_range_km: float = key(600.0, "positions farther are refused", _range(1, 5000))
+    max_clock_offset_s: float = key(
+        2.0, "a node's UTC this far off the fusion clock is refused", _range(0.1, 3600)
+    )
     mlat: bool = key(False, "multilaterate from the nodes' frames (v2; docs/mlat.md)")
 
 

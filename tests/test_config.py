@@ -246,9 +246,14 @@ def test_fusion_section_lists_and_a_config_without_a_receiver():
         ("nodes = 'north'", "[fusion] nodes: must be a list of str"),
         ("shards = [1, true]", "[fusion] shards: must be a list of int"),
         ("site = '95,4,0'", "[fusion] site: must be 'LAT,LON,ALT_M' with the latitude"),
+        ("max_clock_offset_s = 0.0", "f.toml:2: [fusion] max_clock_offset_s: must be between"),
+        ("max_clock_offset_s = 'ten'", "f.toml:2: [fusion] max_clock_offset_s: must be float"),
     ]:
         with pytest.raises(UserError) as err:
-            parse(f"[fusion]\n{body}\n", required=frozenset())
+            parse(f"[fusion]\n{body}\n", Path("f.toml"), required=frozenset())
         assert expected in str(err.value), err.value
+    assert parse("[fusion]\nmax_clock_offset_s = 5\n", required=frozenset()).fusion[
+        "max_clock_offset_s"
+    ] == pytest.approx(5.0)
     with pytest.raises(UserError, match=r"\[receiver\] lat_deg is required"):
         parse("[fusion]\n")

@@ -225,6 +225,10 @@ def test_fused_picture_covers_every_aircraft_once_and_beats_each_receiver(networ
     stats = fuser.statistics()
     assert sum(n["duplicates"] for n in stats["nodes"].values()) > 0
     assert all(u.utc == u.t_s for u in updates)
+    # a replay's clock is its progress: every node's UTC was checked against it, and agreed
+    for node in stats["nodes"].values():
+        assert node["clock"] == node["late"] == node["overflow"] == 0
+        assert node["clock_offset_s"] is not None and abs(node["clock_offset_s"]) < 0.5
 
 
 def test_copies_fused_as_independent_corrupt_the_picture(network):

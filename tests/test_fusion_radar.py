@@ -98,7 +98,8 @@ def _adsb(t: float, rng) -> str:
     return batch_json("adsb1", T0 + t, dets)
 
 
-def _run(radars: list[str], seconds: float = 30.0, seed: int = 3):
+def _run(radars: list[str], seconds: float = 30.0, seed: int = 3, clock_s: float = 0.0):
+    """The receiver and ``radars`` for ``seconds``; the radars' UTC off by ``clock_s``."""
     rng = np.random.default_rng(seed)
     fuser = Fuser(FusionConfig(site=SITE, reorder_window_s=1.0))
     info = NodeInfo("adsb1", SITE.lat_deg, SITE.lon_deg, SITE.alt_m)
@@ -106,12 +107,14 @@ def _run(radars: list[str], seconds: float = 30.0, seed: int = 3):
     for node in radars:
         fuser.node_info(node, _radar_info(node))
     targets = [RadarTarget("aircraft", 10.0, COOPERATIVE), RadarTarget("dark", 10.0, DARK)]
-    updates = []
+    updates = fuser.step(T0)  # the clock runs before the first message, as the service's
     for k in range(int(seconds / CPI_S)):
         t = (k + 0.5) * CPI_S
         fuser.ingest("adsb1", _adsb(t, rng))
         for node in radars:
-            fuser.ingest_radar(node, _cpi(node, k, targets, rng))
+            cpi = json.loads(_cpi(node, k, targets, rng))
+            cpi["utc"] += clock_s
+            fuser.ingest_radar(node, json.dumps(cpi))
         updates += fuser.step(T0 + t)
     updates += fuser.flush()
     return fuser, updates
@@ -129,6 +132,21 @@ def test_radar_echoes_update_the_cooperative_track_and_calibrate_the_radar():
     coop = [u for u in updates if u.icao == f"{COOPERATIVE.icao:06X}"]
     assert coop and not any(u.non_cooperative for u in coop)
     assert {"adsb1", "r1", "r2"} <= set(coop[-1].sensors)
+    nodes = fuser.statistics()["nodes"]  # CPIs' UTCs are checked against the clock too
+    assert all(nodes[n]["clock"] == 0 and nodes[n]["clock_offset_s"] is not None for n in status)
+
+
+def test_a_radar_node_with_a_wrong_clock_is_refused(caplog):
+    """Its CPIs 30 s ahead of the fusion clock: refused (clock), one warning, its offset
+    in the status; the receiver's track goes on, without a radar echo."""
+    fuser, updates = _run(["r1"], seconds=10.0, clock_s=30.0)
+    r1 = fuser.statistics()["nodes"]["r1"]
+    assert r1["clock_fault"] is True and abs(r1["clock_offset_s"] - 30.0) < 0.6
+    assert r1["used"] == 0 and r1["clock"] == r1["detections_in"] > 0
+    assert fuser.statistics()["radar"]["nodes"]["r1"]["cpis"] == 0
+    assert len([r for r in caplog.records if r.getMessage().startswith("node r1: UTC")]) == 1
+    coop = [u for u in updates if u.icao == f"{COOPERATIVE.icao:06X}"]
+    assert coop and set(coop[-1].sensors) == {"adsb1"}
 
 
 def test_two_baselines_geolocate_a_transponder_off_target():

@@ -4,7 +4,8 @@ A node's detections are used only once its ``info`` (position, clock) is known; 
 they are counted as ``waiting_info``. A changed position is applied to the next batch. A
 malformed payload, a non-finite value, an unknown schema or an absurd position is counted
 under the node and logged once per node and kind: it never raises, and it touches no
-other node's state.
+other node's state. A node whose UTC disagrees with the fusion clock (``clockcheck``) has
+its detections counted as ``clock``: one WARNING when that starts, one INFO when it ends.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
+from sensord.fusion.clockcheck import ClockLimits, NodeClock
 from sensord.fusion.wire import NodeInfo
 from sensord.geo import Site, great_circle_m
 
@@ -32,6 +34,8 @@ class NodeCounters:
     out_of_range: int = 0  # a measured position beyond max_target_range_km
     unmapped: int = 0  # a measurement that cannot be carried into the fusion frame
     bad_info: int = 0
+    clock: int = 0  # its UTC disagrees with the fusion clock (clockcheck)
+    overflow: int = 0  # the reorder window already held max_held_per_node of its detections
 
 
 @dataclass
@@ -46,6 +50,8 @@ class NodeState:
     last_utc: float | None = None
     counters: NodeCounters = field(default_factory=NodeCounters)
     reported: set[str] = field(default_factory=set)  # fault kinds already logged
+    clock: NodeClock = field(default_factory=NodeClock)
+    held: int = 0  # its detections (and CPIs) in the reorder window now
 
     def fault(self, kind: str, reason: str, count: int = 1) -> None:
         """Count ``count`` inputs of fault ``kind``; log the first of each kind."""
@@ -54,12 +60,36 @@ class NodeState:
             self.reported.add(kind)
             log.warning("node %s: %s (%s; counted, logged once)", self.name, reason, kind)
 
+    def log_clock(self, change: str | None, limits: ClockLimits) -> None:
+        """Log a change of its clock state (``NodeClock.observe``): a WARNING when it
+        starts to disagree with the fusion clock, INFO when it agrees again."""
+        offset_s = self.clock.offset_s
+        if change is None or offset_s is None:
+            return
+        if change == "fault":
+            side = "ahead of" if offset_s > 0 else "behind"
+            log.warning(
+                "node %s: UTC %.1f s %s the fusion clock (limits: %.1f s ahead, %.1f s behind); "
+                "its detections are refused until it agrees (clock; counted)",
+                self.name, abs(offset_s), side, limits.ahead_s, limits.behind_s,
+            )  # fmt: skip
+        else:
+            log.info(
+                "node %s: UTC agrees with the fusion clock again (%+.2f s); its detections are "
+                "used (%d refused for their clock so far)",
+                self.name, offset_s, self.counters.clock,
+            )  # fmt: skip
+
     def to_status(self) -> dict:
+        offset_s = self.clock.offset_s
         return {
             "online": self.online,
             "info": self.info is not None,
             "offline_events": self.offline_events,
             "last_utc": round(self.last_utc, 3) if self.last_utc is not None else None,
+            "clock_offset_s": round(offset_s, 3) if offset_s is not None else None,
+            "clock_fault": self.clock.faulty,
+            "held": self.held,
             **asdict(self.counters),
         }
 

@@ -7,9 +7,12 @@ Subscribes under ``[mqtt] prefix`` to every node's ``info``, ``status`` and dete
 them to a ``Fuser`` and hands the fused track updates to the same sinks a receiver has,
 through one fan-out: MQTT (tracks, events and status under ``<prefix>/<[mqtt] node>/``)
 and whatever ``[outputs]`` asks for (aircraft.json, SBS, Beast, metrics, Home
-Assistant). Its clock is the data's: the newest UTC seen plus the wall time since, so a
-replay of old recordings fuses as well as live nodes. aiomqtt does not reconnect by
-itself: the subscription is re-made with backoff, logged once per outage.
+Assistant). Its clock starts at this host's UTC and is then the data's: the newest UTC
+taken plus the wall time since. Each node's UTC is checked against it (a node off by more
+than ``[fusion] max_clock_offset_s`` is refused, ``Fuser``); if no node agrees with it
+before anything was taken (a replay of old recordings, or this host's clock is off), it
+moves to the nodes' UTC. aiomqtt does not reconnect by itself: the subscription is
+re-made with backoff, logged once per outage.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiomqtt
@@ -78,16 +82,22 @@ class DataClock:
 
     newest_utc: float = -math.inf
     at_monotonic: float = 0.0
+    wall: Callable[[], float] = time.monotonic  # seconds, any epoch (a test's simulated one)
 
     def seen(self, utc: float) -> None:
         if utc > self.newest_utc:
             self.newest_utc = utc
-            self.at_monotonic = time.monotonic()
+            self.at_monotonic = self.wall()
+
+    def restart(self, utc: float) -> None:
+        """The clock is ``utc`` now (it may go back: ``Fuser.on_clock_restart``)."""
+        self.newest_utc = utc
+        self.at_monotonic = self.wall()
 
     def now(self) -> float:
         if self.newest_utc == -math.inf:
             return -math.inf
-        return self.newest_utc + (time.monotonic() - self.at_monotonic)
+        return self.newest_utc + (self.wall() - self.at_monotonic)
 
 
 class FusionService:
@@ -108,6 +118,7 @@ class FusionService:
                 dedup_window_s=fc["dedup_window_s"],
                 max_node_range_km=fc["max_node_range_km"],
                 max_target_range_km=fc["max_target_range_km"],
+                max_clock_offset_s=fc["max_clock_offset_s"],
             ),
             tr,  # the configuration's [tracker]: the tracker's own TrackerConfig
         )
@@ -120,6 +131,7 @@ class FusionService:
 
             hold_s = min(1.0, max(fc["reorder_window_s"] / 2, 0.2))
             self.mlat = MlatFeed(self.fuser, MlatConfig(hold_s=hold_s))
+            self.mlat.admit = self.fuser.clock_agrees  # no frames of a node with a wrong clock
         self.table = TrackTable()
         # the fused picture republishes no detections; range metrics are from the site
         sink_cfg = {**cfg, "mqtt": {**mq, "publish_detections": False, "publish_frames": False}}
@@ -134,6 +146,9 @@ class FusionService:
         self.fanout = FanOut(sinks + self.web.sinks, self.table)
         self._receivers_shown_at = 0.0
         self.clock = DataClock()
+        self.clock.restart(time.time())  # this host's UTC, until the nodes' says otherwise
+        self.fuser.on_clock_restart = self.clock.restart
+        self.fuser.step(self.clock.now())  # the nodes' UTCs are checked from the first message
         # without a reorder window detections go out at the next tick: a short one
         self.tick_s = TICK_S if fc["reorder_window_s"] > 0 else TICK_NO_WINDOW_S
         self.messages = 0

@@ -12,6 +12,7 @@ track's prediction seeds the solver.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,6 +41,9 @@ class MlatFeed:
         self._pending: list[tuple[str, float, float, float, float]] = []
         self.detections = 0
         self.invalid: dict[str, int] = {}  # unusable frames payloads per node
+        # (node, UTC) -> whether its frames may be used (the fusion node's clock check)
+        self.admit: Callable[[str, float], bool] | None = None
+        self.refused: dict[str, int] = {}  # frames batches refused by ``admit`` per node
 
     def _start(self) -> MlatEngine | None:
         if self.engine is None and self.fuser.site is not None:
@@ -101,6 +105,9 @@ class MlatFeed:
         engine = self._start()
         if engine is None:
             return 0
+        if self.admit is not None and not self.admit(node, batch.utc):
+            self.refused[node] = self.refused.get(node, 0) + 1
+            return 0
         return self._ingest(engine.add_frames(node, batch), batch.utc)
 
     def flush(self) -> int:
@@ -119,4 +126,8 @@ class MlatFeed:
 
     def status(self) -> dict:
         status = self.engine.status() if self.engine is not None else {}
-        return {**status, "invalid_payloads": dict(self.invalid)}
+        return {
+            **status,
+            "invalid_payloads": dict(self.invalid),
+            "clock_refused": dict(self.refused),
+        }
