@@ -465,9 +465,11 @@ def parse(
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path or '<config>'}: not valid TOML: {exc}") from None
-    from sensord.web.zones import parse_zones  # [zones.NAME] tables, validated there
+    zones: list = []
+    if "zones" in doc:  # [zones.NAME] tables, validated there (imported only when given)
+        from sensord.web.zones import parse_zones
 
-    zones = parse_zones(doc.pop("zones", {}), str(path or "<config>"))
+        zones = parse_zones(doc.pop("zones"), str(path or "<config>"))
     known = sections()
     for name, value in doc.items():
         if name not in known:

@@ -6,13 +6,13 @@ import time
 from typing import TYPE_CHECKING
 
 from sensord.geo import Site
-from sensord.outputs.aircraft_json import AircraftJsonWriter
 from sensord.sinks.base import Step
 from sensord.sinks.table import TrackTable
 from sensord.tracker.update import TrackUpdate
 
 if TYPE_CHECKING:  # prometheus_client (10 MB) is imported only when metrics are served
     from sensord.metrics import SensorMetrics
+    from sensord.outputs.aircraft_json import AircraftJsonWriter
 
 WRITE_PERIOD_S = 1.0
 

@@ -4,14 +4,16 @@ discovery through it."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from sensord.frames import TICKS_PER_S, frame_json
-from sensord.fusion.publishing import DetectionStream
-from sensord.mlat.payload import frames_payload
-from sensord.outputs.hass import HassDiscovery
 from sensord.publish.mqtt import MqttSettings, Publisher
 from sensord.sinks.base import Step
 from sensord.sinks.table import TrackTable
+
+if TYPE_CHECKING:  # the optional streams' and outputs' modules: imported when configured
+    from sensord.fusion.publishing import DetectionStream
+    from sensord.outputs.hass import HassDiscovery
 
 FLUSH_DEADLINE_S = 5.0
 
@@ -64,6 +66,8 @@ class MqttSink:
         """v2: one message for the block (what MLAT reads); v1: one per frame."""
         if self.frames_schema == 1 or step.utc is None:
             return [frame_json(f) for f in step.frames]
+        from sensord.mlat.payload import frames_payload
+
         node = self.publisher.settings.node
         return [frames_payload(node, step.frames, step.utc, round(step.end_s * TICKS_PER_S))]
 

@@ -6,14 +6,16 @@ for a caller without one (they only update in-memory state, nothing blocks).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sensord.geo import Site
 from sensord.sinks.base import Step
-from sensord.web.picture import Receiver
 from sensord.web.settings import WebSettings
-from sensord.web.zone_sink import ZoneSink, mqtt_listener
-from sensord.web.zones import Zone
+
+if TYPE_CHECKING:  # the picture's and the zones' modules: imported when configured
+    from sensord.web.picture import Receiver
+    from sensord.web.zone_sink import ZoneSink
+    from sensord.web.zones import Zone
 
 
 class WebOutputs:
@@ -32,8 +34,13 @@ class WebOutputs:
     ) -> None:
         """``receivers``: the sensors drawn on the map (default: the node itself at site)."""
         self.web = None
-        self.zones = ZoneSink(zones, registry) if zones else None
+        self.zones: ZoneSink | None = None
+        if zones:
+            from sensord.web.zone_sink import ZoneSink
+
+            self.zones = ZoneSink(zones, registry)
         if settings is not None:
+            from sensord.web.picture import Receiver
             from sensord.web.sink import WebSink  # aiohttp only when served
 
             if receivers is None:
@@ -43,6 +50,8 @@ class WebOutputs:
                 registry.register(WebCollector(self.web))
         if self.zones is not None:
             if publisher is not None:
+                from sensord.web.zone_sink import mqtt_listener
+
                 self.zones.listeners.append(mqtt_listener(publisher))
             if self.web is not None:
                 self.zones.listeners.append(self.web.zone_events)
