@@ -1,6 +1,8 @@
 """Detector fields against pyModeS as the oracle, and decoding the real time-compressed file."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pyModeS as pms
@@ -105,3 +107,30 @@ def test_time_compressed_real_file_positions(modes1):
         assert great_circle_m(lat, lon, 37.1, 13.8) < 30e3
     assert det.stats.positions.global_pair >= 1 and det.stats.positions.local_self > 70
     assert det.stats.frames_by_df[17] > 150
+
+
+def test_fields_only_is_pymodes_decode_without_its_position_table(modes1):
+    """The detector's ``FieldsOnly``: every field ``pyModeS.decode`` gives (no reference
+    passed, so no position), for the real file's frames and the simulator's surface and
+    GNSS positions; and pyModeS's airport table is never imported (a subprocess: this
+    process may have imported it through another test)."""
+    from sensord.decode.detector import FieldsOnly
+    from sensord.demod import Demodulator
+
+    frames = Demodulator(2.0e6).feed(np.fromfile(modes1, np.uint8), "cu8")
+    hexes = [bytes(f["msg"][: f["nbits"] // 8]).hex() for f in frames]
+    hexes += [encode.surface_position(0x4840D6, 52.3, 4.76, 12.0, 90.0, odd).hex()
+              for odd in (0, 1)]  # fmt: skip
+    hexes += [encode.airborne_position(0x4840D6, 52.1, 4.1, 30000, 0, typecode=20).hex()]
+    tcs = {int(h[8:10], 16) >> 3 for h in hexes if int(h[:2], 16) >> 3 == 17}
+    assert {4, 7, 11, 19, 20} <= tcs  # identity, surface, airborne, velocity, GNSS
+    for h in hexes:
+        assert FieldsOnly(bytes.fromhex(h)).decode() == pms.decode(h), h
+    code = (
+        "import sys\nfrom sensord.decode.detector import FieldsOnly\n"
+        f"for h in {hexes!r}: FieldsOnly(bytes.fromhex(h)).decode()\n"
+        "print([m for m in sys.modules if m.startswith(('pyModeS.position', 'pyModeS.data'))])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

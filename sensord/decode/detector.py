@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyModeS as pms
+from pyModeS import Message
 
 from sensord import detections as det
 from sensord.decode.accuracy import (
@@ -37,10 +37,25 @@ from sensord.decode.accuracy import (
 )
 from sensord.decode.positions import PositionResolver, PositionStats, Reference
 from sensord.detections import Detection
-from sensord.frames import frame_hex
 from sensord.geo import FPM_MPS, FT_M, KT_MPS, Site, rotation_ecef_to_enu
 
 CATEGORY_SET = {4: "A", 3: "B", 2: "C", 1: "D"}
+
+
+class FieldsOnly(Message):
+    """A reply's fields as ``pyModeS.decode`` gives them without a position reference.
+
+    sensord resolves CPR itself (``PositionResolver``) and passes pyModeS no reference,
+    so pyModeS's own position step has nothing to do; it would still import the
+    position package, whose airport table stays resident (1.8 MB, see BENCHMARKS.md,
+    "Steady RSS again"). The step is pyModeS's private ``_resolve_position``: should it
+    be renamed, the fields stay the same and only the table is imported again (a test
+    checks that it is not).
+    """
+
+    @staticmethod
+    def _resolve_position(result, *, reference, surface_ref) -> None:
+        return None
 
 
 @dataclass
@@ -92,7 +107,7 @@ class Detector:
         for frame in frames:
             self.stats.frames += 1
             try:
-                msg = pms.decode(frame_hex(frame))
+                msg = FieldsOnly(frame["msg"][: frame["nbits"] >> 3].tobytes()).decode()
             except Exception:  # pyModeS raises several types for junk; all mean "skip"
                 self.stats.undecodable += 1
                 continue
