@@ -167,6 +167,9 @@ def main() -> None:
     parser.add_argument("--run-seconds", type=float, default=12.0)
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f}")
+    if sys.flags.dont_write_bytecode:  # children inherit it: no __pycache__ for sensord
+        print("PYTHONDONTWRITEBYTECODE is set: sensord's modules are compiled at every start "
+              "(steady RSS about 0.7 MB above an installed sensord's, BENCHMARKS.md)")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp_name:
         tmp = Path(tmp_name)
         tiny = tmp / "tiny_2000k.cu8"
