@@ -37,6 +37,7 @@ GROUPS = [
     ("numpy", ["numpy"]),
     ("asyncio (with ssl, OpenSSL's libcrypto)", ["asyncio"]),
     ("pyModeS (with importlib.metadata, zipfile, csv)", ["pyModeS"]),
+    ("aiomqtt, paho-mqtt (urllib.request, http.client, email, uuid)", ["aiomqtt"]),
     ("logging, argparse, typing (cli)", ["logging", "argparse", "typing"]),
     ("tomllib, dataclasses (config)", ["tomllib", "dataclasses"]),
     ("json", ["json"]),

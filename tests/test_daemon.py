@@ -304,3 +304,30 @@ def test_watchdog_stops_when_samples_stall(tmp_path, recording):
     assert len(beats) >= 2
     assert beats[-1] < 1.2  # the stall began at once: no heartbeat after the grace period
     assert exits == []  # a source outage may heal: systemd decides, the daemon does not exit
+
+
+# resident for the daemon's whole life, so imported only where used (BENCHMARKS.md,
+# "Steady RSS again"): pyModeS's airport table, optional outputs, the heavy libraries
+NOT_IMPORTED_BY_RUN = ("pyModeS.position", "pyModeS.data", "sensord.web.zones",
+                       "sensord.outputs", "sensord.sinks.tcp", "sensord.metrics",
+                       "prometheus_client", "scipy", "filterpy")  # fmt: skip
+
+
+def test_run_imports_no_unconfigured_output_nor_airport_table(broker, recording, tmp_path):
+    _, path = recording
+    sub = Subscriber(broker.port)
+    cfg = write_config(tmp_path / "c.toml", broker.port, path, protocol=broker.protocol)
+    code = (
+        "import json, sys\nfrom sensord.cli import main\n"
+        f"assert main(['run', '-c', {str(cfg)!r}]) == 0\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pyModeS.')"
+        " or m.startswith(tuple(sys.argv[1:])))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *NOT_IMPORTED_BY_RUN],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    sub.close()
+    assert proc.returncode == 0, proc.stderr
+    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [m for m in modules if m.startswith(NOT_IMPORTED_BY_RUN)] == []
+    assert "pyModeS.decoder.adsb" in modules  # positions were decoded, by pyModeS
+    assert [t for t, _, _ in sub.messages if "/tracks/" in t]  # and published
