@@ -4,8 +4,9 @@
    RSS: 25 simulated aircraft at 2.4 MS/s, real-time pace, MQTT to a loopback mosquitto)
    for a few seconds: every module the running daemon imports, and who imported it first.
 2. For each group below, the marginal RSS: a fresh interpreter imports every other module
-   the daemon holds, then the group (its first import with all it pulled in); the rise is
-   what the daemon would save without it (dependencies another group also needs stay).
+   the daemon holds except sensord's own (which need the group), then the group (its first
+   import with all it pulled in); the rise is what the daemon would save without it
+   (dependencies another group also needs stay). sensord's own modules come last.
 3. RSS of the interpreter alone, of all the daemon's modules imported with nothing running,
    and of the daemon itself (median over a few seconds): the rest is what running adds.
 
@@ -37,7 +38,7 @@ GROUPS = [
     ("numpy", ["numpy"]),
     ("asyncio (with ssl, OpenSSL's libcrypto)", ["asyncio"]),
     ("pyModeS (with importlib.metadata, zipfile, csv)", ["pyModeS"]),
-    ("aiomqtt, paho-mqtt (urllib.request, http.client, email, uuid)", ["aiomqtt"]),
+    ("aiomqtt, paho (urllib.request, http, email, uuid)", ["aiomqtt"]),
     ("logging, argparse, typing (cli)", ["logging", "argparse", "typing"]),
     ("tomllib, dataclasses (config)", ["tomllib", "dataclasses"]),
     ("json", ["json"]),
@@ -166,15 +167,19 @@ def main() -> None:
     modules = importable(rows)
     print(f"modules the running daemon imported: {len(rows)}")
     print(f"\n  {'group':<52} {'modules':>7} {'marginal MB':>12}")
+    total = 0.0
     for label, names in GROUPS:
         group = sorted({m for name in names for m in subtree(rows, name)})
-        others = [m for m in modules if m not in group]
+        others = [m for m in modules if m not in group and not m.startswith("sensord")]
         _, rise = marginal(others, group, args.repeat)
+        total += rise
         print(f"  {label:<52} {len(group):7d} {rise:12.2f}")
     own = [m for m in modules if m.startswith("sensord")]
     _, rise = marginal([m for m in modules if not m.startswith("sensord")], own, args.repeat)
     print(f"  {'sensord (its own modules and extensions)':<52} {len(own):7d} {rise:12.2f}")
     bare, everything = marginal([], modules, args.repeat)
+    rest = everything - total - rise
+    print(f"  {'the rest: stdlib of no group, and what groups share':<52} {'':7} {rest:12.2f}")
     steady = statistics.median(samples)
     print(f"\n  interpreter alone: {bare:.1f} MB; every module the daemon imports, nothing "
           f"running: {bare + everything:.1f} MB")  # fmt: skip
