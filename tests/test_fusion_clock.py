@@ -246,3 +246,17 @@ def test_the_fusion_service_refuses_a_node_ahead_and_names_it(broker, tmp_path):
         json.loads(p)["icao"] for t, p, _ in sub.messages if "/fusion/tracks/" in t and p
     }
     assert tracked_icao == {f"{SHARED:06X}", f"{OWN + 1:06X}"}
+
+
+def test_mlat_frames_are_used_before_the_clock_stands():
+    """MLAT syncs on the frames' 12 MHz counters: at a replay's start, while no message was
+    taken and the clock may still move, every node's frames count (refusing them held MLAT's
+    clock sync back and cost test_fusion_mqtt's Mode S-only aircraft their accuracy)."""
+    year_s = 365 * 86400.0
+    fuser = Fuser(FusionConfig(site=CENTER, reorder_window_s=WINDOW_S))
+    fuser.step(UTC0 - year_s)  # this host's clock, a year before the recordings
+    fuser.node_info("a", NodeInfo("a", 52.0, 4.5, 10.0).to_dict())
+    assert fuser.clock_agrees("a", UTC0)
+    moved = live({"a": on_time, "b": on_time}, host_utc=UTC0)  # now the clock stands
+    assert moved.clock_agrees("a", UTC0 + 20.0)  # live() ran 20 s
+    assert not moved.clock_agrees("a", UTC0 + 60.0)  # too far ahead of it

@@ -248,7 +248,11 @@ class Fuser:
 
     def clock_agrees(self, node: str, utc: float) -> bool:
         """Whether a node's other messages (MLAT frames) of UTC ``utc`` may be used: the
-        node's clock is not in a fault and ``utc`` is not too far ahead (nothing counted)."""
+        node's clock is not in a fault and ``utc`` is not too far ahead (nothing counted).
+        Before anything was taken the clock does not stand yet (a replay's start): every
+        frame is used, as MLAT syncs on the frames' 12 MHz counters, not on their UTC."""
+        if not self._taken_any:
+            return True
         state = self.nodes.get(node)
         return not state.clock.faulty and not self._too_far_ahead(utc)
 
