@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -29,7 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procinfo import free_port, rss_mb
+from bench_startup import steady_setup
+from procinfo import rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -65,32 +65,6 @@ load([n for n in group if n])
 gc.collect()
 print(r0, rss_mb())
 """
-
-
-def write_setup(tmp: Path, seconds: float) -> tuple[Path, subprocess.Popen | None]:
-    """A recording, a mosquitto (if installed) and the daemon's configuration."""
-    stem = tmp / "steady"
-    subprocess.run(
-        [PY, "-m", "sensord", "simulate", "-o", str(stem), "--aircraft", "25",
-         "--duration", str(seconds + 10), "--seed", "5"],
-        check=True, capture_output=True, cwd=REPO,
-    )  # fmt: skip
-    mosquitto = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    broker, mqtt = None, "[mqtt]\nenabled = false\n"
-    if mosquitto:
-        port = free_port()
-        conf = tmp / "mosquitto.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n")
-        broker = subprocess.Popen([mosquitto, "-c", str(conf)], stderr=subprocess.DEVNULL)
-        mqtt = f"[mqtt]\nport = {port}\n"
-    cfg = tmp / "run.toml"
-    cfg.write_text(
-        f'[receiver]\nlat_deg = 52.0\nlon_deg = 4.5\n[source]\nspec = "{stem}.cu8"\n'
-        f'realtime = true\n{mqtt}[logging]\nlevel = "warning"\n'
-    )
-    return cfg, broker
 
 
 def run_daemon(cfg: Path, seconds: float, importtime: bool) -> tuple[list[float], str]:
@@ -155,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp_name:
-        cfg, broker = write_setup(Path(tmp_name), args.run_seconds)
+        cfg, broker = steady_setup(Path(tmp_name), args.run_seconds)
         try:
             _, log = run_daemon(cfg, 2.0, importtime=True)
             samples, _ = run_daemon(cfg, args.run_seconds, importtime=False)

@@ -113,7 +113,8 @@ def import_summary() -> None:
         print(f"  heavy packages imported: {', '.join(heavy) or 'none'}")
 
 
-def run_rss(seconds: float, tmp: Path) -> None:
+def steady_setup(tmp: Path, seconds: float) -> tuple[Path, subprocess.Popen | None]:
+    """A recording, a mosquitto (if installed) and the daemon's configuration."""
     stem = tmp / "steady"
     subprocess.run(
         [PY, "-m", "sensord", "simulate", "-o", str(stem), "--aircraft", "25",
@@ -123,8 +124,7 @@ def run_rss(seconds: float, tmp: Path) -> None:
     mosquitto = shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
     )
-    broker = None
-    mqtt = "[mqtt]\nenabled = false\n"
+    broker, mqtt = None, "[mqtt]\nenabled = false\n"
     if mosquitto:
         port = free_port()
         conf = tmp / "mosquitto.conf"
@@ -136,6 +136,11 @@ def run_rss(seconds: float, tmp: Path) -> None:
         f'[receiver]\nlat_deg = 52.0\nlon_deg = 4.5\n[source]\nspec = "{stem}.cu8"\n'
         f'realtime = true\n{mqtt}[logging]\nlevel = "warning"\n'
     )
+    return cfg, broker
+
+
+def run_rss(seconds: float, tmp: Path) -> None:
+    cfg, broker = steady_setup(tmp, seconds)
     run = subprocess.Popen([PY, "-m", "sensord", "run", "-c", str(cfg)], cwd=REPO,
                            stderr=subprocess.DEVNULL)  # fmt: skip
     samples = []
