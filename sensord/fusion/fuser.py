@@ -164,11 +164,17 @@ class Fuser:
             return 0
         if state.online is False:
             state.online = True  # detections flow: it is back
-        verdict = self._clock_verdict(state, batch.utc, len(batch.items))
+        return self._admit(
+            state, batch.utc, len(batch.items), partial(self._take_batch, state, batch)
+        )
+
+    def _admit(self, state: NodeState, utc: float, count: int, take: Callable[[], int]) -> int:
+        """A message of UTC ``utc`` (``count`` detections) taken now (``take``), parked until
+        the clock stands, or refused, as the clock check says."""
+        verdict = self._clock_verdict(state, utc, count)
         if verdict == PARK:
-            self._parked.append((state, batch.utc, len(batch.items),
-                                 partial(self._take_batch, state, batch)))  # fmt: skip
-        return self._take_batch(state, batch) if verdict == TAKE else 0
+            self._parked.append((state, utc, count, take))
+        return take() if verdict == TAKE else 0
 
     def _take_batch(self, state: NodeState, batch: DetectionBatch) -> int:
         """A batch whose UTC the clock check let in: its detections into the window."""
@@ -298,11 +304,7 @@ class Fuser:
         if not UTC_MIN <= msg.utc <= UTC_MAX or msg.utc > ahead_limit > -math.inf:
             state.fault("invalid", "a UTC far ahead of every other node's (or before 2000)")
             return 0
-        verdict = self._clock_verdict(state, msg.utc, len(msg.detections))
-        if verdict == PARK:
-            self._parked.append((state, msg.utc, len(msg.detections),
-                                 partial(self._take_cpi, state, msg)))  # fmt: skip
-        return self._take_cpi(state, msg) if verdict == TAKE else 0
+        return self._admit(state, msg.utc, len(msg.detections), partial(self._take_cpi, state, msg))
 
     def _take_cpi(self, state: NodeState, msg: RadarCpiMessage) -> int:
         """A CPI whose UTC the clock check let in: into the window (unless late)."""
