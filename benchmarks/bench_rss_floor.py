@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_startup import steady_setup
-from procinfo import rss_mb
+from bench_startup import run_daemon, steady_setup
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -65,24 +62,6 @@ load([n for n in group if n])
 gc.collect()
 print(r0, rss_mb())
 """
-
-
-def run_daemon(cfg: Path, seconds: float, importtime: bool) -> tuple[list[float], str]:
-    """RSS samples (after a 3 s warm-up) and, with ``importtime``, its import log."""
-    flags = ["-X", "importtime"] if importtime else []
-    proc = subprocess.Popen([PY, *flags, "-m", "sensord", "run", "-c", str(cfg)], cwd=REPO,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    samples = []
-    try:
-        time.sleep(3.0)
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and proc.poll() is None:
-            samples.append(rss_mb(proc.pid))
-            time.sleep(0.5)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    return samples, err
 
 
 def import_tree(log: str) -> list[tuple[int, str]]:

@@ -139,20 +139,30 @@ def steady_setup(tmp: Path, seconds: float) -> tuple[Path, subprocess.Popen | No
     return cfg, broker
 
 
-def run_rss(seconds: float, tmp: Path) -> None:
-    cfg, broker = steady_setup(tmp, seconds)
-    run = subprocess.Popen([PY, "-m", "sensord", "run", "-c", str(cfg)], cwd=REPO,
-                           stderr=subprocess.DEVNULL)  # fmt: skip
+def run_daemon(cfg: Path, seconds: float, importtime: bool) -> tuple[list[float], str]:
+    """RSS samples of ``sensord run -c cfg`` every 0.5 s for ``seconds`` after a 3 s warm-up
+    (imports, first tracks) and its stderr (with ``importtime``, its import log)."""
+    flags = ["-X", "importtime"] if importtime else []
+    proc = subprocess.Popen([PY, *flags, "-m", "sensord", "run", "-c", str(cfg)], cwd=REPO,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     samples = []
     try:
-        time.sleep(3.0)  # warm-up: imports, first tracks
+        time.sleep(3.0)
         end = time.monotonic() + seconds
-        while time.monotonic() < end and run.poll() is None:
-            samples.append(rss_mb(run.pid))
+        while time.monotonic() < end and proc.poll() is None:
+            samples.append(rss_mb(proc.pid))
             time.sleep(0.5)
     finally:
-        run.send_signal(signal.SIGTERM)
-        run.wait(timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    return samples, err
+
+
+def run_rss(seconds: float, tmp: Path) -> None:
+    cfg, broker = steady_setup(tmp, seconds)
+    try:
+        samples, _ = run_daemon(cfg, seconds, importtime=False)
+    finally:
         if broker:
             broker.kill()
             broker.wait()
